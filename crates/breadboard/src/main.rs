@@ -1,0 +1,195 @@
+//! breadboard: a RISC-V machine emulator whose machines are composed at runtime.
+//!
+//! This is the binary: it parses QEMU's command line, opens chardevs and drives, builds the
+//! machine from its description plus `-device` options, loads images and runs the main loop.
+//! With no arguments it boots the built-in `virt` machine with the demo firmware embedded in the
+//! binary (source in `firmware/demo/`).
+
+mod chardev;
+mod cli;
+mod logging;
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::rc::Rc;
+use std::sync::mpsc;
+
+use anyhow::{Context, Result, anyhow};
+use breadboard_core::{BlockBackend, Chardev, ChardevRegistry, DriveRegistry, TypeRegistry};
+use breadboard_platform::{
+    BootOptions, Description, DeviceOption, Event, Exit, Firmware, Image, Machine,
+    MachineOptions, cpus,
+};
+use breadboard_riscv::TraceFlags;
+
+/// The demo firmware run by `breadboard` with no arguments.
+const DEMO_FIRMWARE: &[u8] = include_bytes!("../../../firmware/demo/demo.elf");
+
+fn registry() -> TypeRegistry {
+    let mut reg = TypeRegistry::new();
+    breadboard_devices::register_builtin(&mut reg);
+    reg
+}
+
+fn read_image(what: &str, path: &Path) -> Result<Image> {
+    let data = std::fs::read(path)
+        .with_context(|| format!("could not load {what} '{}'", path.display()))?;
+    Ok(Image {
+        name: path.display().to_string(),
+        data,
+    })
+}
+
+fn run(args: &[String]) -> Result<i32> {
+    let (args, embedded) = if args.is_empty() {
+        (vec!["-M".to_string(), "virt".into(), "-bios".into(), "none".into()], true)
+    } else {
+        (args.to_vec(), false)
+    };
+    let cfg = match cli::parse(&args).map_err(|e| anyhow!("{e}"))? {
+        cli::Command::Run(cfg) => cfg,
+        cli::Command::Help(text) => {
+            print!("{text}");
+            return Ok(0);
+        }
+        cli::Command::Version => {
+            print!("{}", cli::version_text());
+            return Ok(0);
+        }
+        cli::Command::DeviceHelp(None) => {
+            print!("{}", registry().help());
+            return Ok(0);
+        }
+        cli::Command::DeviceHelp(Some(ty)) => {
+            let text = registry()
+                .type_help(&ty)
+                .ok_or_else(|| anyhow!("'{ty}' is not a valid device model name"))?;
+            print!("{text}");
+            return Ok(0);
+        }
+        cli::Command::MachineHelp(_) => {
+            print!("{}", Description::help());
+            return Ok(0);
+        }
+        cli::Command::CpuHelp => {
+            print!("{}", cpus::help());
+            return Ok(0);
+        }
+    };
+    logging::init(&cfg.log_items, cfg.log_file.as_deref()).map_err(|e| anyhow!("{e}"))?;
+
+    let (io_tx, io_rx) = mpsc::channel::<chardev::IoEvent>();
+    let chardevs = Rc::new(ChardevRegistry::default());
+    for c in &cfg.chardevs {
+        let backend = chardev::open(&c.spec, &c.id, io_tx.clone())
+            .map_err(|e| anyhow!("-chardev {}: {e}", c.spec))?;
+        chardevs
+            .add(Chardev::new(&c.id, backend))
+            .map_err(|e| anyhow!("{e}"))?;
+    }
+    let drives = Rc::new(DriveRegistry::default());
+    for d in &cfg.drives {
+        let b = BlockBackend::open(&d.id, &d.file, d.readonly)
+            .with_context(|| format!("-drive id={}: could not open '{}'", d.id, d.file.display()))?;
+        drives.add(b).map_err(|e| anyhow!("-drive: {e}"))?;
+    }
+
+    let opts = MachineOptions {
+        machine: cfg.machine.kind.clone().unwrap_or_else(|| "virt".into()),
+        cpu: cfg.cpu.as_ref().map(|c| c.model.clone()),
+        smp: Some(cfg.smp),
+        ram_size: cfg.memory,
+        icount_shift: cfg.icount.as_ref().map(|i| i.shift),
+    };
+    let mut machine = Machine::create(&opts, registry(), chardevs, drives)?;
+    for d in &cfg.devices {
+        let opt = DeviceOption {
+            driver: d.driver.clone(),
+            id: d.id.clone(),
+            props: d.props.clone(),
+        };
+        machine
+            .add_user_device(&opt)
+            .with_context(|| format!("-device {}", d.driver))?;
+    }
+    if let Some(path) = &cfg.machine.dumpdtb {
+        let dtb = machine.dump_dtb(cfg.append.as_deref())?;
+        std::fs::write(path, dtb)
+            .with_context(|| format!("dumpdtb: could not write '{}'", path.display()))?;
+        return Ok(0);
+    }
+
+    let firmware = match &cfg.bios {
+        cli::Firmware::Default => Firmware::Default,
+        cli::Firmware::None => Firmware::None,
+        cli::Firmware::File(p) => Firmware::Image(read_image("bios", p)?),
+    };
+    let kernel = if embedded {
+        Some(Image {
+            name: "<built-in demo firmware>".into(),
+            data: DEMO_FIRMWARE.to_vec(),
+        })
+    } else {
+        cfg.kernel.as_deref().map(|p| read_image("kernel", p)).transpose()?
+    };
+    let boot = BootOptions {
+        firmware,
+        kernel,
+        initrd: cfg.initrd.as_deref().map(|p| read_image("initrd", p)).transpose()?,
+        append: cfg.append.clone(),
+        dtb: cfg.dtb.as_deref().map(|p| read_image("dtb", p)).transpose()?,
+    };
+    machine.finish(&boot)?;
+    let trace = TraceFlags {
+        in_asm: logging::enabled(logging::LogItem::InAsm),
+        int: logging::enabled(logging::LogItem::Int),
+        exec: logging::enabled(logging::LogItem::Exec),
+    };
+    for h in &mut machine.harts {
+        h.set_trace(trace);
+    }
+
+    // I/O threads speak `IoEvent`; the main loop takes `Event`.
+    let (tx, rx) = mpsc::channel::<Event>();
+    std::thread::Builder::new()
+        .name("io-forward".into())
+        .spawn(move || {
+            while let Ok(ev) = io_rx.recv() {
+                let ev = match ev {
+                    chardev::IoEvent::CharInput { chardev, data } => Event::CharInput { chardev, data },
+                    chardev::IoEvent::Quit => Event::Quit,
+                    chardev::IoEvent::CharConnected { .. } | chardev::IoEvent::CharClosed { .. } => continue,
+                };
+                if tx.send(ev).is_err() {
+                    break;
+                }
+            }
+        })
+        .context("could not start the I/O thread")?;
+    drop(io_tx);
+    let exit = machine.run(&rx, cfg.no_reboot);
+    Ok(match exit {
+        Exit::Shutdown(code) => code,
+        Exit::Quit => 0,
+        Exit::Deadlock => {
+            eprintln!("breadboard: every hart is waiting and nothing can wake it; stopping");
+            1
+        }
+    })
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let code = match run(&args) {
+        Ok(code) => code,
+        Err(e) => {
+            chardev::restore_terminal();
+            let chain: Vec<String> = e.chain().map(|c| c.to_string()).collect();
+            eprintln!("breadboard: {}", chain.join(": "));
+            1
+        }
+    };
+    logging::flush();
+    chardev::restore_terminal();
+    ExitCode::from(u8::try_from(code & 0xff).unwrap_or(1))
+}

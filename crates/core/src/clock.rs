@@ -1,0 +1,318 @@
+//! The virtual clock and the timer queue of the main loop.
+//!
+//! Virtual time is nanoseconds since machine start. It follows host time (minus time spent
+//! stopped) or, with `-icount shift=N`, is derived from retired instructions: each instruction
+//! is 2^N ns, which makes runs repeat exactly. Devices schedule timers by (owner, token); the
+//! main loop runs harts until the next deadline and then fires what expired.
+
+use std::cell::{Cell, RefCell};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::rc::Rc;
+use std::time::Instant;
+
+use crate::device::DeviceId;
+
+/// Nanoseconds of virtual time.
+pub type Nanos = u64;
+
+/// How virtual time advances.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClockMode {
+    /// Follows the host's monotonic clock while running.
+    Host,
+    /// Advances 2^shift ns per retired instruction, and jumps to the next deadline when all
+    /// harts wait for interrupts.
+    Icount {
+        /// QEMU's `-icount shift=N`.
+        shift: u32,
+    },
+}
+
+/// The machine's virtual clock. Shared (`Rc`) by the main loop, devices and harts.
+#[derive(Debug)]
+pub struct Clock {
+    mode: ClockMode,
+    origin: Instant,
+    /// Host mode: ns to subtract from host elapsed (time spent stopped).
+    paused_total: Cell<Nanos>,
+    stopped_at: Cell<Option<Nanos>>,
+    /// Icount mode: virtual ns accumulated.
+    icount_ns: Cell<Nanos>,
+}
+
+impl Clock {
+    /// A clock starting at 0 now.
+    pub fn new(mode: ClockMode) -> Rc<Clock> {
+        Rc::new(Clock {
+            mode,
+            origin: Instant::now(),
+            paused_total: Cell::new(0),
+            stopped_at: Cell::new(None),
+            icount_ns: Cell::new(0),
+        })
+    }
+
+    /// The clock's mode.
+    pub fn mode(&self) -> ClockMode {
+        self.mode
+    }
+
+    fn host_elapsed(&self) -> Nanos {
+        u64::try_from(self.origin.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    /// Current virtual time.
+    pub fn now(&self) -> Nanos {
+        match self.mode {
+            ClockMode::Host => {
+                let host = self.stopped_at.get().unwrap_or_else(|| self.host_elapsed());
+                host.saturating_sub(self.paused_total.get())
+            }
+            ClockMode::Icount { .. } => self.icount_ns.get(),
+        }
+    }
+
+    /// Current time in ticks of a `freq_hz` timebase (e.g. 10 MHz for mtime).
+    pub fn ticks(&self, freq_hz: u64) -> u64 {
+        ns_to_ticks(self.now(), freq_hz)
+    }
+
+    /// Accounts `n` retired instructions (icount mode only).
+    pub fn retire(&self, n: u64) {
+        if let ClockMode::Icount { shift } = self.mode {
+            let add = n.checked_shl(shift).unwrap_or(u64::MAX);
+            self.icount_ns.set(self.icount_ns.get().saturating_add(add));
+        }
+    }
+
+    /// Virtual ns that `n` instructions take (icount), or `None` in host mode.
+    pub fn insns_to_ns(&self, n: u64) -> Option<Nanos> {
+        match self.mode {
+            ClockMode::Icount { shift } => Some(n.checked_shl(shift).unwrap_or(u64::MAX)),
+            ClockMode::Host => None,
+        }
+    }
+
+    /// Instructions until `deadline` in icount mode (at least 1), or `None` in host mode.
+    pub fn insns_until(&self, deadline: Nanos) -> Option<u64> {
+        match self.mode {
+            ClockMode::Icount { shift } => {
+                let left = deadline.saturating_sub(self.now());
+                Some((left >> shift).max(1))
+            }
+            ClockMode::Host => None,
+        }
+    }
+
+    /// Moves icount time forward to `t` when all harts are idle (QEMU's icount warp).
+    pub fn warp_to(&self, t: Nanos) {
+        if matches!(self.mode, ClockMode::Icount { .. }) && t > self.icount_ns.get() {
+            self.icount_ns.set(t);
+        }
+    }
+
+    /// Stops virtual time (QMP `stop`); harmless if already stopped.
+    pub fn pause(&self) {
+        if self.stopped_at.get().is_none() {
+            self.stopped_at.set(Some(self.host_elapsed()));
+        }
+    }
+
+    /// Resumes virtual time (QMP `cont`).
+    pub fn resume(&self) {
+        if let Some(at) = self.stopped_at.take() {
+            let gap = self.host_elapsed().saturating_sub(at);
+            self.paused_total.set(self.paused_total.get().saturating_add(gap));
+        }
+    }
+}
+
+/// Converts ns to ticks of `freq_hz` without overflow for any realistic run length.
+pub fn ns_to_ticks(ns: Nanos, freq_hz: u64) -> u64 {
+    let t = u128::from(ns) * u128::from(freq_hz) / 1_000_000_000;
+    u64::try_from(t).unwrap_or(u64::MAX)
+}
+
+/// Converts ticks of `freq_hz` to ns, rounding up so a deadline is never early.
+pub fn ticks_to_ns(ticks: u64, freq_hz: u64) -> Nanos {
+    if freq_hz == 0 {
+        return u64::MAX;
+    }
+    let ns = (u128::from(ticks) * 1_000_000_000).div_ceil(u128::from(freq_hz));
+    u64::try_from(ns).unwrap_or(u64::MAX)
+}
+
+/// Who a timer belongs to and which of its timers it is.
+pub type TimerKey = (DeviceId, u64);
+
+/// All pending timers of a machine. Rescheduling a key replaces its earlier deadline.
+#[derive(Debug, Default)]
+pub struct TimerQueue {
+    heap: RefCell<BinaryHeap<Reverse<(Nanos, u64, TimerKey)>>>,
+    /// Live generation of each key; heap entries with an older generation are stale.
+    live: RefCell<HashMap<TimerKey, u64>>,
+    seq: Cell<u64>,
+}
+
+impl TimerQueue {
+    /// An empty queue.
+    pub fn new() -> Rc<TimerQueue> {
+        Rc::new(TimerQueue::default())
+    }
+
+    /// Arms `key` to fire at `deadline`, replacing an earlier deadline.
+    pub fn schedule(&self, key: TimerKey, deadline: Nanos) {
+        let seq = self.seq.get().wrapping_add(1);
+        self.seq.set(seq);
+        self.live.borrow_mut().insert(key, seq);
+        self.heap.borrow_mut().push(Reverse((deadline, seq, key)));
+    }
+
+    /// Disarms `key`.
+    pub fn cancel(&self, key: TimerKey) {
+        self.live.borrow_mut().remove(&key);
+    }
+
+    /// Disarms every timer of `owner` (device removal).
+    pub fn cancel_owner(&self, owner: DeviceId) {
+        self.live.borrow_mut().retain(|k, _| k.0 != owner);
+    }
+
+    /// Whether `key` is armed.
+    pub fn is_armed(&self, key: TimerKey) -> bool {
+        self.live.borrow().contains_key(&key)
+    }
+
+    /// The earliest live deadline.
+    pub fn next_deadline(&self) -> Option<Nanos> {
+        let mut heap = self.heap.borrow_mut();
+        let live = self.live.borrow();
+        while let Some(Reverse((deadline, seq, key))) = heap.peek().copied() {
+            if live.get(&key) == Some(&seq) {
+                return Some(deadline);
+            }
+            heap.pop();
+        }
+        None
+    }
+
+    /// Removes and returns one timer that expired at or before `now`, earliest first.
+    pub fn pop_expired(&self, now: Nanos) -> Option<TimerKey> {
+        loop {
+            let deadline = self.next_deadline()?;
+            if deadline > now {
+                return None;
+            }
+            let Reverse((_, _, key)) = self.heap.borrow_mut().pop()?;
+            self.live.borrow_mut().remove(&key);
+            return Some(key);
+        }
+    }
+}
+
+/// A device's handle on the timer queue: it can only touch its own timers.
+#[derive(Clone, Debug)]
+pub struct TimerHandle {
+    queue: Rc<TimerQueue>,
+    clock: Rc<Clock>,
+    owner: DeviceId,
+}
+
+impl TimerHandle {
+    /// A handle for `owner`.
+    pub fn new(queue: Rc<TimerQueue>, clock: Rc<Clock>, owner: DeviceId) -> TimerHandle {
+        TimerHandle {
+            queue,
+            clock,
+            owner,
+        }
+    }
+
+    /// Arms timer `token` at absolute virtual time `deadline`; the device's `timer(token)` runs
+    /// then.
+    pub fn schedule_at(&self, token: u64, deadline: Nanos) {
+        self.queue.schedule((self.owner, token), deadline);
+    }
+
+    /// Arms timer `token` `delay` ns from now.
+    pub fn schedule_in(&self, token: u64, delay: Nanos) {
+        self.schedule_at(token, self.clock.now().saturating_add(delay));
+    }
+
+    /// Disarms timer `token`.
+    pub fn cancel(&self, token: u64) {
+        self.queue.cancel((self.owner, token));
+    }
+
+    /// Whether timer `token` is armed.
+    pub fn is_armed(&self, token: u64) -> bool {
+        self.queue.is_armed((self.owner, token))
+    }
+
+    /// The clock, for reading virtual time.
+    pub fn clock(&self) -> &Rc<Clock> {
+        &self.clock
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn test_timer_queue_reschedule_replaces_deadline() {
+        let q = TimerQueue::new();
+        q.schedule((1, 0), 100);
+        q.schedule((2, 0), 50);
+        q.schedule((1, 0), 10);
+        assert_eq!(q.next_deadline(), Some(10));
+        assert_eq!(q.pop_expired(60), Some((1, 0)));
+        assert_eq!(q.pop_expired(60), Some((2, 0)));
+        assert_eq!(q.pop_expired(1000), None, "the 100 ns entry was replaced");
+    }
+
+    #[test]
+    fn test_timer_queue_cancel_and_owner_cancel() {
+        let q = TimerQueue::new();
+        q.schedule((1, 0), 5);
+        q.schedule((1, 1), 6);
+        q.schedule((2, 0), 7);
+        q.cancel((1, 0));
+        assert_eq!(q.next_deadline(), Some(6));
+        q.cancel_owner(1);
+        assert_eq!(q.pop_expired(100), Some((2, 0)));
+        assert_eq!(q.next_deadline(), None);
+    }
+
+    #[test]
+    fn test_icount_clock_is_instruction_driven() {
+        let c = Clock::new(ClockMode::Icount { shift: 2 });
+        c.retire(10);
+        assert_eq!(c.now(), 40);
+        assert_eq!(c.insns_until(100), Some(15));
+        c.warp_to(1000);
+        assert_eq!(c.now(), 1000);
+        c.warp_to(10);
+        assert_eq!(c.now(), 1000, "warp never goes backwards");
+    }
+
+    #[test]
+    fn test_tick_conversions_round_deadlines_up() {
+        assert_eq!(ns_to_ticks(1_000, 10_000_000), 10);
+        assert_eq!(ticks_to_ns(10, 10_000_000), 1_000);
+        assert_eq!(ticks_to_ns(1, 3), 333_333_334);
+        assert_eq!(ticks_to_ns(u64::MAX, 1), u64::MAX);
+    }
+
+    #[test]
+    fn test_host_clock_stops_while_paused() {
+        let c = Clock::new(ClockMode::Host);
+        c.pause();
+        let a = c.now();
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        assert_eq!(c.now(), a);
+        c.resume();
+        assert!(c.now() >= a);
+    }
+}

@@ -1,0 +1,18 @@
+//! breadboard's platform layer: machines as data (descriptions), the builder and its phases,
+//! the platform bus, device-tree generation, image loaders, the bus harts see, and the main
+//! loop.
+
+pub mod boot;
+pub mod bus;
+pub mod cpus;
+pub mod description;
+pub mod fdt;
+pub mod loader;
+pub mod machine;
+pub mod platform_bus;
+pub mod run;
+
+pub use boot::{BootLayout, BootOptions, Firmware, Image};
+pub use description::{Description, DescriptionError};
+pub use machine::{DeviceOption, Machine, MachineError, MachineOptions, Phase, WireTarget};
+pub use run::{Event, Exit};

@@ -1,0 +1,238 @@
+//! The main loop: harts run in deterministic round-robin time slices; between slices expired
+//! timers fire, chardev input is handed to devices, and events posted by I/O threads (console
+//! input, QMP commands) run. When every hart waits for an interrupt the loop sleeps until the
+//! next timer or event (or, with `-icount`, jumps virtual time to the next deadline).
+
+use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
+use std::time::Duration;
+
+use breadboard_core::{ClockMode, MachineRequest};
+use breadboard_riscv::RunExit;
+
+use crate::bus::SystemBus;
+use crate::machine::{Machine, Phase};
+
+/// A closure run on the main loop with the machine (QMP commands and the like).
+pub type MachineCall = Box<dyn FnOnce(&mut Machine) + Send>;
+
+/// Something an I/O thread tells the main loop.
+pub enum Event {
+    /// Bytes arrived for a chardev.
+    CharInput {
+        /// Chardev id.
+        chardev: String,
+        /// The bytes.
+        data: Vec<u8>,
+    },
+    /// Stop the machine and exit (Ctrl-A x, QMP `quit`).
+    Quit,
+    /// Run a closure on the machine.
+    Call(MachineCall),
+}
+
+impl std::fmt::Debug for Event {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Event::CharInput { chardev, data } => {
+                write!(f, "CharInput({chardev}, {} bytes)", data.len())
+            }
+            Event::Quit => f.write_str("Quit"),
+            Event::Call(_) => f.write_str("Call"),
+        }
+    }
+}
+
+/// Why the main loop returned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exit {
+    /// The guest powered off; the process exit code (finisher code, 0 for `poweroff`).
+    Shutdown(i32),
+    /// The user quit.
+    Quit,
+    /// Every event source is gone and no hart can ever run again.
+    Deadlock,
+}
+
+/// Instructions per hart per slice in host-time mode: about 0.1-0.5 ms of guest time, short
+/// enough for timer accuracy, long enough that the loop's own cost is noise.
+pub const SLICE: u64 = 100_000;
+
+impl Machine {
+    /// Hands queued chardev input to the devices that own the chardevs.
+    pub fn pump_chardevs(&mut self) {
+        for c in self.chardevs.all() {
+            if c.pending_input() == 0 {
+                continue;
+            }
+            let Some(owner) = c.owner() else { continue };
+            let Some(e) = self.device(owner) else { continue };
+            if let Ok(mut d) = e.cell.try_borrow_mut() {
+                let n = d.can_receive();
+                if n > 0 {
+                    let data = c.take_input(n);
+                    d.receive(&data);
+                }
+            }
+        }
+    }
+
+    /// Fires every expired timer.
+    pub fn fire_timers(&mut self) {
+        let now = self.clock.now();
+        while let Some((owner, token)) = self.timers.pop_expired(now) {
+            if let Some(e) = self.device(owner) {
+                if let Ok(mut d) = e.cell.try_borrow_mut() {
+                    d.timer(token);
+                }
+            }
+        }
+    }
+
+    /// Runs every hart for one slice. Returns whether all of them are idle (WFI) and any
+    /// machine request a device made.
+    pub fn run_slice(&mut self, budget: u64) -> (bool, Option<MachineRequest>) {
+        let timebase_hz = self.desc.cpu.timebase_frequency;
+        let mtime = self.mtime_source();
+        let mut bus = SystemBus {
+            space: &self.space,
+            clock: &self.clock,
+            timebase_hz,
+            mtime: mtime.as_deref(),
+            code_pages: &self.code_pages,
+            request: None,
+        };
+        let mut all_idle = true;
+        for hart in &mut self.harts {
+            let budget = match self.clock.mode() {
+                ClockMode::Icount { .. } => match self.timers.next_deadline() {
+                    Some(d) => self.clock.insns_until(d).unwrap_or(budget).min(budget),
+                    None => budget,
+                },
+                ClockMode::Host => budget,
+            };
+            let before = hart.instret();
+            let exit = hart.run(&mut bus, budget);
+            self.clock.retire(hart.instret().wrapping_sub(before));
+            if exit != RunExit::Wfi {
+                all_idle = false;
+            }
+            if bus.request.is_some() {
+                break;
+            }
+        }
+        (all_idle, bus.request)
+    }
+
+    /// The first CLINT's `mtime`, which the `time` CSR reads.
+    pub fn mtime_source(&self) -> Option<std::rc::Rc<breadboard_devices::clint::MtimeSource>> {
+        self.device_ids().find_map(|id| {
+            let e = self.device(id)?;
+            let d = e.cell.try_borrow().ok()?;
+            d.as_any()
+                .downcast_ref::<breadboard_devices::clint::Clint>()
+                .map(|c| c.time_source())
+        })
+    }
+
+    /// Runs the machine until shutdown or quit.
+    pub fn run(&mut self, events: &Receiver<Event>, no_reboot: bool) -> Exit {
+        let mut paused = false;
+        loop {
+            loop {
+                match events.try_recv() {
+                    Ok(ev) => {
+                        if let Some(x) = self.handle_event(ev, &mut paused) {
+                            return x;
+                        }
+                    }
+                    Err(TryRecvError::Empty) => break,
+                    Err(TryRecvError::Disconnected) => break,
+                }
+            }
+            self.pump_chardevs();
+            self.fire_timers();
+            if paused || self.phase != Phase::Ready {
+                match events.recv() {
+                    Ok(ev) => {
+                        if let Some(x) = self.handle_event(ev, &mut paused) {
+                            return x;
+                        }
+                    }
+                    Err(_) => return Exit::Deadlock,
+                }
+                continue;
+            }
+            let (idle, request) = self.run_slice(SLICE);
+            match request {
+                Some(MachineRequest::Shutdown { code }) => return Exit::Shutdown(code),
+                Some(MachineRequest::Reset) if no_reboot => return Exit::Shutdown(0),
+                Some(MachineRequest::Reset) => {
+                    if let Err(e) = self.system_reset() {
+                        tracing::error!("system reset failed: {e}");
+                        return Exit::Shutdown(1);
+                    }
+                    continue;
+                }
+                None => {}
+            }
+            if idle {
+                self.fire_timers();
+                let deadline = self.timers.next_deadline();
+                match self.clock.mode() {
+                    ClockMode::Icount { .. } => {
+                        if let Some(d) = deadline {
+                            self.clock.warp_to(d);
+                            continue;
+                        }
+                    }
+                    ClockMode::Host => {}
+                }
+                if self.chardevs.all().iter().any(|c| c.pending_input() > 0 && c.owner().is_some()) {
+                    continue;
+                }
+                let wait = deadline.map(|d| Duration::from_nanos(d.saturating_sub(self.clock.now())));
+                let ev = match wait {
+                    Some(w) => match events.recv_timeout(w) {
+                        Ok(ev) => Some(ev),
+                        Err(RecvTimeoutError::Timeout) => None,
+                        Err(RecvTimeoutError::Disconnected) => {
+                            std::thread::sleep(w);
+                            None
+                        }
+                    },
+                    None => match events.recv() {
+                        Ok(ev) => Some(ev),
+                        Err(_) => return Exit::Deadlock,
+                    },
+                };
+                if let Some(ev) = ev {
+                    if let Some(x) = self.handle_event(ev, &mut paused) {
+                        return x;
+                    }
+                }
+            }
+        }
+    }
+
+    fn handle_event(&mut self, ev: Event, paused: &mut bool) -> Option<Exit> {
+        match ev {
+            Event::CharInput { chardev, data } => {
+                if let Some(c) = self.chardevs.get(&chardev) {
+                    c.push_input(&data);
+                }
+                None
+            }
+            Event::Quit => Some(Exit::Quit),
+            Event::Call(f) => {
+                f(self);
+                let _ = paused;
+                None
+            }
+        }
+    }
+
+    /// Resets the whole machine and reloads its images (guest-requested reboot).
+    pub fn system_reset(&mut self) -> Result<(), crate::machine::MachineError> {
+        self.load_all()
+    }
+}

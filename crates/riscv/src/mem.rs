@@ -1,0 +1,464 @@
+//! Guest memory access for one hart: the soft TLB (guest virtual page -> host pointer), the
+//! load/store/AMO paths and address translation (Privileged ISA 20211203 §3.7 PMP, §4.3-4.5
+//! virtual memory; today M/U with bare translation).
+//!
+//! Fast path: a direct-mapped TLB entry whose tag equals `vaddr & (!PAGE_MASK | (size - 1))`
+//! gives the host page; a misaligned access or a miss fails that one compare and goes to the
+//! slow path. Store entries for pages holding decoded code carry `TLB_CODE` in their tag, so they
+//! never match on the fast path and self-modifying code costs ordinary stores nothing.
+
+use crate::Bus;
+use crate::code::{CodeCache, PAGE_MASK};
+use crate::state::{Exception, Priv, State, Trap, ms};
+
+/// Entries per TLB (direct-mapped).
+pub(crate) const TLB_SIZE: usize = 256;
+const TLB_MASK: usize = TLB_SIZE - 1;
+/// Tag flag: the page holds decoded code (store TLB only). Bit 11 never survives the fast-path
+/// mask, so a flagged tag never matches.
+const TLB_CODE: u64 = 0x800;
+const INVALID: u64 = u64::MAX;
+
+#[derive(Clone, Copy)]
+pub(crate) struct TlbEntry {
+    pub tag: u64,
+    /// Host address of the guest page.
+    pub host: *mut u8,
+    /// Guest-physical address of the page.
+    pub paddr: u64,
+}
+
+const EMPTY: TlbEntry = TlbEntry { tag: INVALID, host: core::ptr::null_mut(), paddr: 0 };
+
+#[derive(Clone, Copy)]
+pub(crate) struct FetchEntry {
+    pub tag: u64,
+    /// Index of the decoded page in the hart's `CodeCache`.
+    pub page: u32,
+}
+
+const FETCH_EMPTY: FetchEntry = FetchEntry { tag: INVALID, page: 0 };
+
+pub(crate) struct Tlb {
+    pub load: [TlbEntry; TLB_SIZE],
+    pub store: [TlbEntry; TLB_SIZE],
+    pub fetch: [FetchEntry; TLB_SIZE],
+}
+
+impl Tlb {
+    pub fn new() -> Tlb {
+        Tlb { load: [EMPTY; TLB_SIZE], store: [EMPTY; TLB_SIZE], fetch: [FETCH_EMPTY; TLB_SIZE] }
+    }
+
+    pub fn flush_all(&mut self) {
+        self.load = [EMPTY; TLB_SIZE];
+        self.store = [EMPTY; TLB_SIZE];
+        self.fetch = [FETCH_EMPTY; TLB_SIZE];
+    }
+
+    pub fn flush_store(&mut self) {
+        self.store = [EMPTY; TLB_SIZE];
+    }
+
+    pub fn flush_fetch(&mut self) {
+        self.fetch = [FETCH_EMPTY; TLB_SIZE];
+    }
+}
+
+#[inline(always)]
+pub(crate) fn tlb_index(vaddr: u64) -> usize {
+    (vaddr >> 12) as usize & TLB_MASK
+}
+
+/// The kind of a memory access.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Access {
+    Fetch,
+    Load,
+    Store,
+}
+
+impl Access {
+    fn fault(self) -> Exception {
+        match self {
+            Access::Fetch => Exception::InsnAccessFault,
+            Access::Load => Exception::LoadAccessFault,
+            Access::Store => Exception::StoreAccessFault,
+        }
+    }
+}
+
+/// Read `SIZE` little-endian bytes at `p`, zero-extended.
+///
+/// # Safety
+/// `p..p + SIZE` must be readable host memory.
+#[inline(always)]
+unsafe fn read_host<const SIZE: u64>(p: *const u8) -> u64 {
+    // SAFETY: the caller guarantees the range is readable; unaligned reads are allowed.
+    unsafe {
+        match SIZE {
+            1 => p.read() as u64,
+            2 => u16::from_le(p.cast::<u16>().read_unaligned()) as u64,
+            4 => u32::from_le(p.cast::<u32>().read_unaligned()) as u64,
+            _ => u64::from_le(p.cast::<u64>().read_unaligned()),
+        }
+    }
+}
+
+/// Write the low `SIZE` bytes of `v` little-endian at `p`.
+///
+/// # Safety
+/// `p..p + SIZE` must be writable host memory.
+#[inline(always)]
+unsafe fn write_host<const SIZE: u64>(p: *mut u8, v: u64) {
+    // SAFETY: the caller guarantees the range is writable; unaligned writes are allowed.
+    unsafe {
+        match SIZE {
+            1 => p.write(v as u8),
+            2 => p.cast::<u16>().write_unaligned((v as u16).to_le()),
+            4 => p.cast::<u32>().write_unaligned((v as u32).to_le()),
+            _ => p.cast::<u64>().write_unaligned(v.to_le()),
+        }
+    }
+}
+
+fn read_dyn(p: *const u8, size: u8) -> u64 {
+    // SAFETY: callers pass a pointer inside a host page with `size` bytes left in the page.
+    unsafe {
+        match size {
+            1 => read_host::<1>(p),
+            2 => read_host::<2>(p),
+            4 => read_host::<4>(p),
+            _ => read_host::<8>(p),
+        }
+    }
+}
+
+fn write_dyn(p: *mut u8, size: u8, v: u64) {
+    // SAFETY: callers pass a pointer inside a writable host page with `size` bytes left in it.
+    unsafe {
+        match size {
+            1 => write_host::<1>(p, v),
+            2 => write_host::<2>(p, v),
+            4 => write_host::<4>(p, v),
+            _ => write_host::<8>(p, v),
+        }
+    }
+}
+
+impl State {
+    /// Wrap an address to XLEN.
+    #[inline(always)]
+    pub fn wrap(&self, a: u64) -> u64 {
+        if self.rv32() { a & 0xffff_ffff } else { a }
+    }
+
+    /// The privilege that loads and stores are checked with (mstatus.MPRV).
+    fn data_priv(&self) -> Priv {
+        if self.prv == Priv::Machine && self.mstatus & ms::MPRV != 0 {
+            Priv::from_bits(self.mstatus >> ms::MPP_SHIFT)
+        } else {
+            self.prv
+        }
+    }
+
+    /// Translate a virtual address and check PMP. Bare translation today; Sv32/39/48 slot in
+    /// here (with A/D updates through the bus).
+    pub fn translate(&mut self, vaddr: u64, access: Access) -> Result<u64, Trap> {
+        let prv = self.access_priv(access);
+        let paddr = vaddr;
+        if self.pmp_entries != 0 && !self.pmp_check(paddr, paddr, access, prv) {
+            return Err(Trap::new(access.fault(), vaddr));
+        }
+        Ok(paddr)
+    }
+
+    fn access_priv(&self, access: Access) -> Priv {
+        if access == Access::Fetch { self.prv } else { self.data_priv() }
+    }
+
+    /// Whether the TLB may cache the whole page holding `paddr` for `access` (PMP may cover
+    /// only part of it; such pages are checked per access).
+    pub fn page_cacheable(&self, paddr: u64, access: Access) -> bool {
+        if self.pmp_entries == 0 {
+            return true;
+        }
+        let page = paddr & !PAGE_MASK;
+        self.pmp_check(page, page | PAGE_MASK, access, self.access_priv(access))
+    }
+
+    /// PMP (Privileged ISA §3.7): the lowest-numbered entry matching any byte of `[lo, hi]`
+    /// decides, and it must cover the whole range.
+    fn pmp_check(&self, lo: u64, hi: u64, access: Access, prv: Priv) -> bool {
+        let rv32 = self.rv32();
+        let mut prev_top = 0u64;
+        for e in 0..self.pmp_entries as usize {
+            let cfg = self.pmpcfg.get(e).copied().unwrap_or(0);
+            let addr = self.pmpaddr.get(e).copied().unwrap_or(0);
+            let top = addr << 2;
+            let (start, end) = match (cfg >> 3) & 3 {
+                0 => {
+                    prev_top = top;
+                    continue;
+                }
+                1 => (prev_top as u128, top as u128),
+                2 => (top as u128, top as u128 + 4),
+                _ => {
+                    let ones = (!addr).trailing_zeros().min(if rv32 { 32 } else { 54 });
+                    let size = 1u128 << (ones + 3);
+                    let base = (top as u128) & !(size - 1);
+                    (base, base + size)
+                }
+            };
+            prev_top = top;
+            let (l, h) = (lo as u128, hi as u128);
+            if h < start || l >= end {
+                continue;
+            }
+            if l < start || h >= end {
+                return false;
+            }
+            if prv == Priv::Machine && cfg & 0x80 == 0 {
+                return true;
+            }
+            let bit = match access {
+                Access::Load => 1,
+                Access::Store => 2,
+                Access::Fetch => 4,
+            };
+            return cfg & bit != 0;
+        }
+        prv == Priv::Machine
+    }
+
+    /// Load `SIZE` bytes, zero-extended. Misaligned loads are split (no trap), as QEMU does.
+    #[inline(always)]
+    pub fn load<B: Bus, const SIZE: u64>(&mut self, bus: &mut B, vaddr: u64) -> Result<u64, Trap> {
+        let e = &self.tlb.load[tlb_index(vaddr)];
+        if e.tag == vaddr & (!PAGE_MASK | (SIZE - 1)) {
+            let p = e.host.wrapping_add((vaddr & PAGE_MASK) as usize);
+            // SAFETY: the entry maps this guest page to a host page that stays valid for the
+            // machine's life (Bus contract); the access is aligned so it ends inside the page.
+            return Ok(unsafe { read_host::<SIZE>(p) });
+        }
+        self.load_slow(bus, vaddr, SIZE as u8)
+    }
+
+    #[inline(never)]
+    pub fn load_slow<B: Bus>(&mut self, bus: &mut B, vaddr: u64, size: u8) -> Result<u64, Trap> {
+        let s = size as u64;
+        if vaddr & (s - 1) != 0 {
+            let mut v = 0u64;
+            for i in 0..s {
+                let a = self.wrap(vaddr.wrapping_add(i));
+                v |= self.load_slow(bus, a, 1)? << (8 * i);
+            }
+            return Ok(v);
+        }
+        let pa = self.translate(vaddr, Access::Load)?;
+        match bus.host_page(pa & !PAGE_MASK) {
+            Some(hp) => {
+                if self.page_cacheable(pa, Access::Load)
+                    && let Some(e) = self.tlb.load.get_mut(tlb_index(vaddr))
+                {
+                    *e = TlbEntry { tag: vaddr & !PAGE_MASK, host: hp.ptr, paddr: pa & !PAGE_MASK };
+                }
+                Ok(read_dyn(hp.ptr.wrapping_add((pa & PAGE_MASK) as usize), size))
+            }
+            None => bus.read(pa, size).map_err(|e| {
+                tracing::debug!(target: "guest_error", "hart {}: load of {size} bytes at {pa:#x}: {e:?}", self.hart_id);
+                Trap::new(Exception::LoadAccessFault, vaddr)
+            }),
+        }
+    }
+
+    /// Store the low `SIZE` bytes of `v`. Misaligned stores are split (no trap).
+    #[inline(always)]
+    pub fn store<B: Bus, const SIZE: u64>(
+        &mut self,
+        bus: &mut B,
+        code: &CodeCache,
+        vaddr: u64,
+        v: u64,
+    ) -> Result<(), Trap> {
+        let e = &self.tlb.store[tlb_index(vaddr)];
+        if e.tag == vaddr & (!PAGE_MASK | (SIZE - 1)) {
+            let p = e.host.wrapping_add((vaddr & PAGE_MASK) as usize);
+            // SAFETY: as in `load`; store entries are only installed for writable pages.
+            unsafe { write_host::<SIZE>(p, v) };
+            return Ok(());
+        }
+        self.store_slow(bus, code, vaddr, SIZE as u8, v)
+    }
+
+    #[inline(never)]
+    pub fn store_slow<B: Bus>(
+        &mut self,
+        bus: &mut B,
+        code: &CodeCache,
+        vaddr: u64,
+        size: u8,
+        v: u64,
+    ) -> Result<(), Trap> {
+        let s = size as u64;
+        if vaddr & (s - 1) != 0 {
+            // Check both ends first so a fault leaves memory untouched.
+            let last = self.wrap(vaddr.wrapping_add(s - 1));
+            self.translate(vaddr, Access::Store)?;
+            self.translate(last, Access::Store)?;
+            for i in 0..s {
+                let a = self.wrap(vaddr.wrapping_add(i));
+                self.store_slow(bus, code, a, 1, v >> (8 * i))?;
+            }
+            return Ok(());
+        }
+        let (host, pa) = self.store_target(bus, vaddr)?;
+        match host {
+            Some((p, is_code)) => {
+                write_dyn(p, size, v);
+                if is_code {
+                    self.code_written(code, pa, s);
+                }
+                Ok(())
+            }
+            None => {
+                bus.write(pa, size, v).map_err(|e| {
+                    tracing::debug!(target: "guest_error", "hart {}: store of {size} bytes at {pa:#x}: {e:?}", self.hart_id);
+                    Trap::new(Exception::StoreAccessFault, vaddr)
+                })?;
+                // A device write may raise an interrupt: leave the block soon.
+                self.stop_at = 0;
+                Ok(())
+            }
+        }
+    }
+
+    /// Resolve a store to a host pointer (and whether the page holds code) or to MMIO (None),
+    /// filling the store TLB.
+    fn store_target<B: Bus>(
+        &mut self,
+        bus: &mut B,
+        vaddr: u64,
+    ) -> Result<(Option<(*mut u8, bool)>, u64), Trap> {
+        let i = tlb_index(vaddr);
+        let page = vaddr & !PAGE_MASK;
+        let off = vaddr & PAGE_MASK;
+        if let Some(e) = self.tlb.store.get(i)
+            && e.tag & !TLB_CODE == page
+        {
+            let code = e.tag & TLB_CODE != 0;
+            return Ok((Some((e.host.wrapping_add(off as usize), code)), e.paddr | off));
+        }
+        let pa = self.translate(vaddr, Access::Store)?;
+        match bus.host_page(pa & !PAGE_MASK) {
+            Some(hp) if hp.writable => {
+                let code = self.code_pages.is_code(pa);
+                if self.page_cacheable(pa, Access::Store)
+                    && let Some(e) = self.tlb.store.get_mut(i)
+                {
+                    let tag = if code { page | TLB_CODE } else { page };
+                    *e = TlbEntry { tag, host: hp.ptr, paddr: pa & !PAGE_MASK };
+                }
+                Ok((Some((hp.ptr.wrapping_add((pa & PAGE_MASK) as usize), code)), pa))
+            }
+            Some(_) => {
+                tracing::debug!(target: "guest_error", "hart {}: store to ROM at {pa:#x}", self.hart_id);
+                Err(Trap::new(Exception::StoreAccessFault, vaddr))
+            }
+            None => Ok((None, pa)),
+        }
+    }
+
+    /// Bytes of a page holding decoded code were written by this hart.
+    #[cold]
+    fn code_written(&mut self, code: &CodeCache, pa: u64, len: u64) {
+        code.invalidate_range(pa, len);
+        self.code_pages.note_write_from(self.code_slot, pa, len);
+        // The current block may be running the bytes just written.
+        self.stop_at = 0;
+    }
+
+    /// Atomic read-modify-write of `size` bytes (AMO*): returns the old value.
+    pub fn amo<B: Bus>(
+        &mut self,
+        bus: &mut B,
+        code: &CodeCache,
+        vaddr: u64,
+        size: u8,
+        op: impl FnOnce(u64) -> u64,
+    ) -> Result<u64, Trap> {
+        if vaddr & (size as u64 - 1) != 0 {
+            return Err(Trap::new(Exception::StoreMisaligned, vaddr));
+        }
+        let (host, pa) = self.store_target(bus, vaddr)?;
+        match host {
+            Some((p, is_code)) => {
+                let old = read_dyn(p, size);
+                write_dyn(p, size, op(old));
+                if is_code {
+                    self.code_written(code, pa, size as u64);
+                }
+                Ok(old)
+            }
+            None => {
+                let fault = Trap::new(Exception::StoreAccessFault, vaddr);
+                let old = bus.read(pa, size).map_err(|_| fault)?;
+                bus.write(pa, size, op(old)).map_err(|_| fault)?;
+                self.stop_at = 0;
+                Ok(old)
+            }
+        }
+    }
+
+    /// LR: aligned load that sets the reservation.
+    pub fn load_reserved<B: Bus>(&mut self, bus: &mut B, vaddr: u64, size: u8) -> Result<u64, Trap> {
+        if vaddr & (size as u64 - 1) != 0 {
+            return Err(Trap::new(Exception::LoadMisaligned, vaddr));
+        }
+        let v = self.load_slow(bus, vaddr, size)?;
+        self.reservation = Some(vaddr);
+        Ok(v)
+    }
+
+    /// SC: returns true if the store happened.
+    pub fn store_conditional<B: Bus>(
+        &mut self,
+        bus: &mut B,
+        code: &CodeCache,
+        vaddr: u64,
+        size: u8,
+        v: u64,
+    ) -> Result<bool, Trap> {
+        if vaddr & (size as u64 - 1) != 0 {
+            return Err(Trap::new(Exception::StoreMisaligned, vaddr));
+        }
+        let ok = self.reservation.take() == Some(vaddr);
+        if ok {
+            self.store_slow(bus, code, vaddr, size, v)?;
+        }
+        Ok(ok)
+    }
+
+    /// Fetch a 16-bit parcel without the decode cache (MMIO code, page-crossing instructions,
+    /// trap values).
+    pub fn fetch_parcel<B: Bus>(&mut self, bus: &mut B, vaddr: u64) -> Result<u16, Trap> {
+        let pa = self.translate(vaddr, Access::Fetch)?;
+        if let Some(hp) = bus.host_page(pa & !PAGE_MASK) {
+            return Ok(read_dyn(hp.ptr.wrapping_add((pa & PAGE_MASK) as usize), 2) as u16);
+        }
+        bus.read(pa, 2)
+            .map(|v| v as u16)
+            .map_err(|_| Trap::new(Exception::InsnAccessFault, vaddr))
+    }
+
+    /// Fetch a whole instruction without the decode cache.
+    pub fn fetch_slow<B: Bus>(&mut self, bus: &mut B, vaddr: u64) -> Result<u32, Trap> {
+        let lo = self.fetch_parcel(bus, vaddr)?;
+        if lo & 3 != 3 {
+            return Ok(lo as u32);
+        }
+        let a = self.wrap(vaddr.wrapping_add(2));
+        let hi = self.fetch_parcel(bus, a)?;
+        Ok(lo as u32 | (hi as u32) << 16)
+    }
+}

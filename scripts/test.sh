@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The test command (README): installs what the tests need on a fresh Debian 12 machine, then
+# runs the whole suite. Safe to rerun; installs only what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+command -v dtc >/dev/null || need_apt+=(device-tree-compiler)
+if [ ${#need_apt[@]} -gt 0 ]; then
+    echo "== installing: ${need_apt[*]}"
+    SUDO=""
+    [ "$(id -u)" = 0 ] || SUDO=sudo
+    $SUDO apt-get -o DPkg::Lock::Timeout=600 update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get -o DPkg::Lock::Timeout=600 install -y -qq \
+        --no-install-recommends "${need_apt[@]}"
+fi
+
+# Guest images used by end-to-end tests (read-only, beside the repository).
+export BREADBOARD_GUESTS="${BREADBOARD_GUESTS:-$(cd .. && pwd)/shared/guests}"
+
+echo "== cargo build (release binary used by end-to-end tests)"
+cargo build --release --workspace --all-targets --locked 2>&1 | tail -n 3
+echo "== cargo test"
+cargo test --release --workspace --locked
