@@ -142,6 +142,8 @@ pub fn generate(m: &Machine, chosen: &Chosen) -> Result<Vec<u8>, MachineError> {
                 fdt.property_string("mmu-type", mmu).map_err(err)?;
             }
             let i = fdt.begin_node("interrupt-controller").map_err(err)?;
+            // dtc's interrupt_provider check wants #address-cells on every provider.
+            fdt.property_u32("#address-cells", 0).map_err(err)?;
             fdt.property_u32("#interrupt-cells", 1).map_err(err)?;
             fdt.property_null("interrupt-controller").map_err(err)?;
             fdt.property_string("compatible", "riscv,cpu-intc").map_err(err)?;

@@ -81,8 +81,8 @@ pub enum MachineError {
         /// Machine.
         machine: String,
     },
-    /// The device refused to realize, or a property was wrong.
-    #[error("{name}: {source}")]
+    /// The device refused to realize, or a property was wrong (the cause is the source).
+    #[error("{name}")]
     Device {
         /// Device name or id.
         name: String,
