@@ -40,6 +40,50 @@ fn read_image(what: &str, path: &Path) -> Result<Image> {
     })
 }
 
+/// Options the command line understands but this version does not implement yet: refusing them
+/// is better than ignoring them.
+fn refuse_unsupported(cfg: &cli::Config) -> Result<()> {
+    let mut unsupported = Vec::new();
+    if !cfg.qmp.is_empty() {
+        unsupported.push("-qmp");
+    }
+    if cfg.qmp_script.is_some() {
+        unsupported.push("-qmp-script");
+    }
+    if cfg.preconfig {
+        unsupported.push("-preconfig");
+    }
+    if cfg.start_stopped {
+        unsupported.push("-S");
+    }
+    if cfg.gdb.is_some() {
+        unsupported.push("-gdb/-s");
+    }
+    if !cfg.plugins.is_empty() {
+        unsupported.push("-plugin");
+    }
+    if cfg.dtb.is_some() {
+        unsupported.push("-dtb");
+    }
+    if cfg.machine.dtb_board.is_some() {
+        unsupported.push("-machine dtb-board");
+    }
+    if cfg.machine.dump.is_some() {
+        unsupported.push("-machine dump");
+    }
+    match unsupported.first() {
+        Some(first) => Err(anyhow!(
+            "{first}: not supported by this version of breadboard{}",
+            if unsupported.len() > 1 {
+                format!(" (nor {})", unsupported[1..].join(", "))
+            } else {
+                String::new()
+            }
+        )),
+        None => Ok(()),
+    }
+}
+
 fn run(args: &[String]) -> Result<i32> {
     let (args, embedded) = if args.is_empty() {
         (vec!["-M".to_string(), "virt".into(), "-bios".into(), "none".into()], true)
@@ -76,6 +120,7 @@ fn run(args: &[String]) -> Result<i32> {
             return Ok(0);
         }
     };
+    refuse_unsupported(&cfg)?;
     logging::init(&cfg.log_items, cfg.log_file.as_deref()).map_err(|e| anyhow!("{e}"))?;
 
     let (io_tx, io_rx) = mpsc::channel::<chardev::IoEvent>();
