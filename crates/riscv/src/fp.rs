@@ -28,12 +28,13 @@
 //!
 //! # How it works
 //!
-//! The *soft path* is an exact integer implementation, generic over the format ([`Fmt`]):
+//! The *soft path* is an exact integer implementation, generic over the format (`Fmt`):
 //! operands are unpacked to `m * 2^e` with an integer significand, the operation is done
 //! exactly or with a sticky ("jam") bit far below the rounding position (u128 intermediates:
 //! 106-bit products, 64-bit-plus quotients and square roots), and one routine
 //! (`round_pack`) rounds in any of the five modes, with tininess after rounding and the
-//! overflow result chosen by mode. It never touches host floating point.
+//! overflow result chosen by mode. Host floating point is used there only for a square-root
+//! starting estimate that integer arithmetic then corrects exactly.
 //!
 //! The *fast path* (round-to-nearest-even only) uses the host's IEEE operations, which are
 //! correctly rounded to nearest-even: Rust's `+ - * /`, `sqrt` and `mul_add` (a fused
@@ -56,7 +57,7 @@
 //! * binary32 mul/div/sqrt/fma: the exact product of two binary32 values fits in a binary64,
 //!   so exactness is checked in binary64 (`r*b == a`, `r*r == a`; for fma, TwoSum of the exact
 //!   product and the addend, then a Sterbenz-exact difference with the rounded result).
-//! * Any non-finite operand or result, any result at or below twice the smallest normal (where
+//! * Any non-finite operand or result, any result below twice the smallest normal (where
 //!   tininess after rounding needs care), or any check that itself overflowed goes to the
 //!   soft path, which is the specification; the unit tests check both paths bit-for-bit
 //!   (result and flags) on a million random, special-biased operands, and check the soft path
@@ -244,7 +245,10 @@ fn overflow<F: Fmt>(sign: bool, rm: Rm) -> (u64, u8) {
         Rm::Rdn => sign,
         Rm::Rup => !sign,
     };
-    (sgn::<F>(sign) | if to_inf { F::INF } else { F::MAXF }, OF | NX)
+    (
+        sgn::<F>(sign) | if to_inf { F::INF } else { F::MAXF },
+        OF | NX,
+    )
 }
 
 /// Rounds `(-1)^sign * sig * 2^e` (with `sig >= 2^63`; any sticky information already ORed
@@ -276,8 +280,8 @@ fn round_pack<F: Fmt>(sign: bool, e: i32, sig: u64, rm: Rm) -> (u64, u8) {
         // Tiny after rounding: rounding to the full precision with an unbounded exponent
         // would still give a magnitude below 2^emin. Only a leading bit just below emin that
         // rounds up (all ones + increment) escapes.
-        let tiny = be < 0
-            || !(mant == (1 << (F::MAN + 1)) - 1 && round_inc(rm, sign, true, half, sticky));
+        let tiny =
+            be < 0 || !(mant == (1 << (F::MAN + 1)) - 1 && round_inc(rm, sign, true, half, sticky));
         // Denormalise: total right shift of sig, >= SH + 1.
         let shift = (F::SH as i64 + 1 - be as i64) as u64;
         let (m, half, sticky) = if shift < 64 {
@@ -333,15 +337,7 @@ fn shr_jam128(x: u128, d: u32) -> u128 {
 /// Adds two nonzero finite values `a * 2^ea`, `b * 2^eb` whose leading ones are both at bit 125
 /// (or, for the product of an fma, anywhere at or below 125 with at least 20 zero low bits).
 #[inline]
-fn add_frames<F: Fmt>(
-    sa: bool,
-    ea: i32,
-    a: u128,
-    sb: bool,
-    eb: i32,
-    b: u128,
-    rm: Rm,
-) -> (u64, u8) {
+fn add_frames<F: Fmt>(sa: bool, ea: i32, a: u128, sb: bool, eb: i32, b: u128, rm: Rm) -> (u64, u8) {
     let (sa, ea, a, sb, eb, b) = if ea >= eb {
         (sa, ea, a, sb, eb, b)
     } else {
@@ -472,25 +468,25 @@ fn div<F: Fmt>(a: u64, b: u64, rm: Rm) -> (u64, u8) {
     }
 }
 
-/// Integer square root: `(floor(sqrt(n)), n - floor(sqrt(n))^2)`.
+/// Integer square root of `n` in `[2^62, 2^126)`: `(floor(sqrt(n)), n - floor(sqrt(n))^2)`.
+///
+/// A binary64 estimate (within ~2^10 of the root) is refined by one integer Newton step (which
+/// lands within one of the root) and then corrected exactly; the result never depends on how
+/// good the estimate was, only the amount of work does.
 #[inline]
 fn isqrt128(n: u128) -> (u128, u128) {
-    let mut x = n;
-    let mut res: u128 = 0;
-    let mut bit: u128 = 1 << 126;
-    while bit > n {
-        bit >>= 2;
+    let mut r = ((n as f64).sqrt() as u128).clamp(1 << 31, (1 << 63) - 1);
+    r = (r + n / r) >> 1;
+    // r < 2^64 keeps r * r and (r + 1)^2 inside u128.
+    r = r.min((1 << 64) - 2);
+    while r * r > n {
+        r -= 1;
     }
-    while bit != 0 {
-        if x >= res + bit {
-            x -= res + bit;
-            res = (res >> 1) + bit;
-        } else {
-            res >>= 1;
-        }
-        bit >>= 2;
+    // Integer Newton never lands below the floor of the root; kept as a safety net.
+    while (r + 1) * (r + 1) <= n {
+        r += 1;
     }
-    (res, x)
+    (r, n - r * r)
 }
 
 fn sqrt<F: Fmt>(a: u64, rm: Rm) -> (u64, u8) {
@@ -541,7 +537,11 @@ fn to_int<F: Fmt>(a: u64, rm: Rm, min: i128, max: i128) -> (i128, u8) {
             } else {
                 let k = e.unsigned_abs();
                 let (int, half, sticky) = if k < 128 {
-                    (m >> k, (m >> (k - 1)) & 1 != 0, m & ((1u128 << (k - 1)) - 1) != 0)
+                    (
+                        m >> k,
+                        (m >> (k - 1)) & 1 != 0,
+                        m & ((1u128 << (k - 1)) - 1) != 0,
+                    )
                 } else {
                     (0, false, true)
                 };
@@ -568,7 +568,11 @@ fn from_int<F: Fmt>(neg: bool, mag: u64, rm: Rm) -> (u64, u8) {
 fn minmax<F: Fmt>(a: u64, b: u64, want_max: bool) -> (u64, u8) {
     let (_, va) = unpack::<F>(a);
     let (_, vb) = unpack::<F>(b);
-    let flags = if va == Val::SNan || vb == Val::SNan { NV } else { 0 };
+    let flags = if va == Val::SNan || vb == Val::SNan {
+        NV
+    } else {
+        0
+    };
     let r = match (is_nan(va), is_nan(vb)) {
         (true, true) => F::NAN,
         (true, false) => b,
@@ -1227,7 +1231,12 @@ pub fn u64_to_f32(x: u64, rm: Rm) -> (u32, u8) {
 }
 
 #[cfg(test)]
-#[allow(clippy::indexing_slicing, clippy::unwrap_used, clippy::panic, clippy::float_cmp)]
+#[allow(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::panic,
+    clippy::float_cmp
+)]
 mod tests {
     use super::*;
     use std::cmp::Ordering;
@@ -1307,11 +1316,14 @@ mod tests {
         let up = ONE + 1;
         for (rm, r) in [(Rne, ONE), (Rtz, ONE), (Rdn, ONE), (Rup, up), (Rmm, up)] {
             assert_eq!(f64_add(ONE, P2M53, rm), (r, NX), "{rm:?}");
-            assert_eq!(f64_add(ONE | S64, P2M53 | S64, rm).0 ^ S64, match rm {
-                Rdn => up,
-                Rup => ONE,
-                _ => r,
-            });
+            assert_eq!(
+                f64_add(ONE | S64, P2M53 | S64, rm).0 ^ S64,
+                match rm {
+                    Rdn => up,
+                    Rup => ONE,
+                    _ => r,
+                }
+            );
         }
         assert_eq!(f64_add(ONE + 1, P2M53, Rne), (ONE + 2, NX)); // tie to even, upwards
         assert_eq!(f64_add(ONE + 1, P2M53, Rtz), (ONE + 1, NX));
@@ -1324,11 +1336,27 @@ mod tests {
         assert_eq!(f64_add(LSUBD, 1, Rne), (MIND, 0));
         assert_eq!(f64_sub(MIND, 1, Rdn), (LSUBD, 0));
         // Overflow.
-        for (rm, r) in [(Rne, INFD), (Rtz, MAXD), (Rdn, MAXD), (Rup, INFD), (Rmm, INFD)] {
+        for (rm, r) in [
+            (Rne, INFD),
+            (Rtz, MAXD),
+            (Rdn, MAXD),
+            (Rup, INFD),
+            (Rmm, INFD),
+        ] {
             assert_eq!(f64_add(MAXD, MAXD, rm), (r, OF | NX), "{rm:?}");
         }
-        for (rm, r) in [(Rne, INFD), (Rtz, MAXD), (Rdn, INFD), (Rup, MAXD), (Rmm, INFD)] {
-            assert_eq!(f64_add(MAXD | S64, MAXD | S64, rm), (r | S64, OF | NX), "{rm:?}");
+        for (rm, r) in [
+            (Rne, INFD),
+            (Rtz, MAXD),
+            (Rdn, INFD),
+            (Rup, MAXD),
+            (Rmm, INFD),
+        ] {
+            assert_eq!(
+                f64_add(MAXD | S64, MAXD | S64, rm),
+                (r | S64, OF | NX),
+                "{rm:?}"
+            );
         }
         // MAX + half an ulp is the overflow threshold; less than that is not.
         let p2_970 = 0x7c90_0000_0000_0000;
@@ -1355,19 +1383,34 @@ mod tests {
         assert_eq!(f32_add(INFS, INFS | S32, Rne), (F32_NAN, NV));
         assert_eq!(f32_add(QNS, ONES, Rne), (F32_NAN, 0));
         assert_eq!(f32_add(SNS, QNS, Rne), (F32_NAN, NV));
-        for (rm, r) in [(Rne, ONES), (Rtz, ONES), (Rdn, ONES), (Rup, ONES + 1), (Rmm, ONES + 1)] {
+        for (rm, r) in [
+            (Rne, ONES),
+            (Rtz, ONES),
+            (Rdn, ONES),
+            (Rup, ONES + 1),
+            (Rmm, ONES + 1),
+        ] {
             assert_eq!(f32_add(ONES, P2M24, rm), (r, NX), "{rm:?}");
         }
         assert_eq!(f32_add(ONES + 1, P2M24, Rne), (ONES + 2, NX));
         assert_eq!(f32_add(1, 1, Rne), (2, 0));
         assert_eq!(f32_add(MINS - 1, 1, Rne), (MINS, 0));
-        for (rm, r) in [(Rne, INFS), (Rtz, MAXS), (Rdn, MAXS), (Rup, INFS), (Rmm, INFS)] {
+        for (rm, r) in [
+            (Rne, INFS),
+            (Rtz, MAXS),
+            (Rdn, MAXS),
+            (Rup, INFS),
+            (Rmm, INFS),
+        ] {
             assert_eq!(f32_add(MAXS, MAXS, rm), (r, OF | NX), "{rm:?}");
-            assert_eq!(f32_sub(MAXS | S32, MAXS, rm).0 ^ S32, match rm {
-                Rdn => INFS,
-                Rup => MAXS,
-                _ => r,
-            });
+            assert_eq!(
+                f32_sub(MAXS | S32, MAXS, rm).0 ^ S32,
+                match rm {
+                    Rdn => INFS,
+                    Rup => MAXS,
+                    _ => r,
+                }
+            );
         }
     }
 
@@ -1386,7 +1429,13 @@ mod tests {
         assert_eq!(f64_mul(MIND, HALF, Rne), (MIND >> 1, 0));
         // (1 - 2^-53) * 2^-1022 = 2^-1022 - 2^-1075: tiny after rounding (it has 53 bits), a tie.
         let a = 0x3fef_ffff_ffff_ffff;
-        for (rm, r) in [(Rne, MIND), (Rtz, LSUBD), (Rdn, LSUBD), (Rup, MIND), (Rmm, MIND)] {
+        for (rm, r) in [
+            (Rne, MIND),
+            (Rtz, LSUBD),
+            (Rdn, LSUBD),
+            (Rup, MIND),
+            (Rmm, MIND),
+        ] {
             assert_eq!(f64_mul(a, MIND, rm), (r, UF | NX), "{rm:?}");
         }
         // (1 + 2^-52)(2^-1022 - 2^-1074) = 2^-1022 - 2^-1126: rounds to 2^-1022 with an
@@ -1413,16 +1462,28 @@ mod tests {
         for (rm, r) in [(Rne, 0), (Rtz, 0), (Rdn, 0), (Rup, 1), (Rmm, 1)] {
             assert_eq!(f64_mul(1, HALF, rm), (r, UF | NX), "{rm:?}");
         }
-        assert_eq!(f64_mul(1 | S64, 0x3fd0_0000_0000_0000, Rdn), (1 | S64, UF | NX));
+        assert_eq!(
+            f64_mul(1 | S64, 0x3fd0_0000_0000_0000, Rdn),
+            (1 | S64, UF | NX)
+        );
         assert_eq!(f64_mul(1 | S64, 0x3fd0_0000_0000_0000, Rne), (S64, UF | NX));
         assert_eq!(f64_mul(1, 1, Rne), (0, UF | NX));
         // Overflow.
-        for (rm, r) in [(Rne, INFD), (Rtz, MAXD), (Rdn, MAXD), (Rup, INFD), (Rmm, INFD)] {
+        for (rm, r) in [
+            (Rne, INFD),
+            (Rtz, MAXD),
+            (Rdn, MAXD),
+            (Rup, INFD),
+            (Rmm, INFD),
+        ] {
             assert_eq!(f64_mul(MAXD, TWO, rm), (r, OF | NX), "{rm:?}");
         }
         assert_eq!(f64_mul(MAXD, ONE, Rne), (MAXD, 0));
         // 3 * (1/3 rounded) is inexact.
-        assert_eq!(f64_mul(0x4008_0000_0000_0000, 0x3fd5_5555_5555_5555, Rne), (ONE, NX));
+        assert_eq!(
+            f64_mul(0x4008_0000_0000_0000, 0x3fd5_5555_5555_5555, Rne),
+            (ONE, NX)
+        );
     }
 
     #[test]
@@ -1432,7 +1493,13 @@ mod tests {
         assert_eq!(f32_mul(S32, ONES, Rne), (S32, 0));
         assert_eq!(f32_mul(MINS, 0x3f00_0000, Rne), (MINS >> 1, 0));
         let a = 0x3f7f_ffff; // 1 - 2^-24
-        for (rm, r) in [(Rne, MINS), (Rtz, MINS - 1), (Rdn, MINS - 1), (Rup, MINS), (Rmm, MINS)] {
+        for (rm, r) in [
+            (Rne, MINS),
+            (Rtz, MINS - 1),
+            (Rdn, MINS - 1),
+            (Rup, MINS),
+            (Rmm, MINS),
+        ] {
             assert_eq!(f32_mul(a, MINS, rm), (r, UF | NX), "{rm:?}");
         }
         for (rm, r, f) in [
@@ -1447,7 +1514,13 @@ mod tests {
         for (rm, r) in [(Rne, 0), (Rtz, 0), (Rdn, 0), (Rup, 1), (Rmm, 1)] {
             assert_eq!(f32_mul(1, 0x3f00_0000, rm), (r, UF | NX), "{rm:?}");
         }
-        for (rm, r) in [(Rne, INFS), (Rtz, MAXS), (Rdn, MAXS), (Rup, INFS), (Rmm, INFS)] {
+        for (rm, r) in [
+            (Rne, INFS),
+            (Rtz, MAXS),
+            (Rdn, MAXS),
+            (Rup, INFS),
+            (Rmm, INFS),
+        ] {
             assert_eq!(f32_mul(MAXS, TWOS, rm), (r, OF | NX), "{rm:?}");
         }
     }
@@ -1566,29 +1639,59 @@ mod tests {
             assert_eq!(f32_madd(0, ONES, S32, rm), (zs, 0), "{rm:?}");
         }
         // Single rounding: (1 + 2^-52)(1 - 2^-52) - 1 = -2^-104 exactly.
-        assert_eq!(f64_madd(ONE + 1, ONE - 2, ONE | S64, Rne), (d(-(2f64.powi(-104))), 0));
-        assert_eq!(f32_madd(ONES + 1, ONES - 2, ONES | S32, Rne), (s(-(2f32.powi(-46))), 0));
+        assert_eq!(
+            f64_madd(ONE + 1, ONE - 2, ONE | S64, Rne),
+            (d(-(2f64.powi(-104))), 0)
+        );
+        assert_eq!(
+            f32_madd(ONES + 1, ONES - 2, ONES | S32, Rne),
+            (s(-(2f32.powi(-46))), 0)
+        );
         assert_eq!(f64_madd(MAXD, TWO, MAXD | S64, Rne), (MAXD, 0));
         assert_eq!(f32_madd(MAXS, TWOS, MAXS | S32, Rne), (MAXS, 0));
-        for (rm, r) in [(Rne, ONE), (Rtz, ONE), (Rdn, ONE), (Rup, ONE + 1), (Rmm, ONE + 1)] {
+        for (rm, r) in [
+            (Rne, ONE),
+            (Rtz, ONE),
+            (Rdn, ONE),
+            (Rup, ONE + 1),
+            (Rmm, ONE + 1),
+        ] {
             assert_eq!(f64_madd(ONE, ONE, P2M53, rm), (r, NX), "{rm:?}");
         }
-        for (rm, r) in [(Rne, ONES), (Rtz, ONES), (Rdn, ONES), (Rup, ONES + 1), (Rmm, ONES + 1)] {
+        for (rm, r) in [
+            (Rne, ONES),
+            (Rtz, ONES),
+            (Rdn, ONES),
+            (Rup, ONES + 1),
+            (Rmm, ONES + 1),
+        ] {
             assert_eq!(f32_madd(ONES, ONES, P2M24, rm), (r, NX), "{rm:?}");
         }
         // Overflow and underflow.
-        for (rm, r) in [(Rne, INFD), (Rtz, MAXD), (Rdn, MAXD), (Rup, INFD), (Rmm, INFD)] {
+        for (rm, r) in [
+            (Rne, INFD),
+            (Rtz, MAXD),
+            (Rdn, MAXD),
+            (Rup, INFD),
+            (Rmm, INFD),
+        ] {
             assert_eq!(f64_madd(MAXD, TWO, 0, rm), (r, OF | NX), "{rm:?}");
-            assert_eq!(f64_nmadd(MAXD, TWO, S64, rm).0 ^ S64, match rm {
-                Rdn => INFD,
-                Rup => MAXD,
-                _ => r,
-            });
+            assert_eq!(
+                f64_nmadd(MAXD, TWO, S64, rm).0 ^ S64,
+                match rm {
+                    Rdn => INFD,
+                    Rup => MAXD,
+                    _ => r,
+                }
+            );
         }
         assert_eq!(f64_madd(MIND, HALF, 0, Rne), (MIND >> 1, 0));
         assert_eq!(f64_madd(1, HALF, 0, Rne), (0, UF | NX));
         assert_eq!(f64_madd(1, HALF, S64, Rmm), (1, UF | NX));
-        assert_eq!(f64_madd(0x3fef_ffff_ffff_ffff, MIND, 0, Rne), (MIND, UF | NX));
+        assert_eq!(
+            f64_madd(0x3fef_ffff_ffff_ffff, MIND, 0, Rne),
+            (MIND, UF | NX)
+        );
         assert_eq!(f64_madd(ONE + 1, LSUBD, 0, Rne), (MIND, NX));
         assert_eq!(f64_madd(ONE + 1, LSUBD, S64, Rtz), (LSUBD, UF | NX));
         // A tiny product next to a large addend.
@@ -1740,9 +1843,15 @@ mod tests {
             assert_eq!(f64_to_u32(d(4294967296.0), rm), (u32::MAX, NV));
             assert_eq!(f64_to_i64(d(9223372036854775808.0), rm), (i64::MAX, NV));
             assert_eq!(f64_to_i64(d(-9223372036854775808.0), rm), (i64::MIN, 0));
-            assert_eq!(f64_to_i64(d(9223372036854774784.0), rm), (9223372036854774784, 0));
+            assert_eq!(
+                f64_to_i64(d(9223372036854774784.0), rm),
+                (9223372036854774784, 0)
+            );
             assert_eq!(f64_to_u64(d(18446744073709551616.0), rm), (u64::MAX, NV));
-            assert_eq!(f64_to_u64(d(18446744073709549568.0), rm), (18446744073709549568, 0));
+            assert_eq!(
+                f64_to_u64(d(18446744073709549568.0), rm),
+                (18446744073709549568, 0)
+            );
             assert_eq!(f32_to_i32(s(2147483648.0), rm), (i32::MAX, NV));
             assert_eq!(f32_to_i32(s(-2147483648.0), rm), (i32::MIN, 0));
             assert_eq!(f32_to_u32(s(4294967296.0), rm), (u32::MAX, NV));
@@ -1802,31 +1911,61 @@ mod tests {
             assert_eq!(i32_to_f32(16777216, rm), (0x4b80_0000, 0));
         }
         let p63 = d(9223372036854775808.0);
-        for (rm, r) in [(Rne, p63), (Rtz, p63 - 1), (Rdn, p63 - 1), (Rup, p63), (Rmm, p63)] {
+        for (rm, r) in [
+            (Rne, p63),
+            (Rtz, p63 - 1),
+            (Rdn, p63 - 1),
+            (Rup, p63),
+            (Rmm, p63),
+        ] {
             assert_eq!(i64_to_f64(i64::MAX, rm), (r, NX), "{rm:?}");
-            assert_eq!(i64_to_f64(-i64::MAX, rm).0 ^ S64, match rm {
-                Rdn => p63,
-                Rup => p63 - 1,
-                _ => r,
-            });
+            assert_eq!(
+                i64_to_f64(-i64::MAX, rm).0 ^ S64,
+                match rm {
+                    Rdn => p63,
+                    Rup => p63 - 1,
+                    _ => r,
+                }
+            );
         }
         let p64 = d(18446744073709551616.0);
-        for (rm, r) in [(Rne, p64), (Rtz, p64 - 1), (Rdn, p64 - 1), (Rup, p64), (Rmm, p64)] {
+        for (rm, r) in [
+            (Rne, p64),
+            (Rtz, p64 - 1),
+            (Rdn, p64 - 1),
+            (Rup, p64),
+            (Rmm, p64),
+        ] {
             assert_eq!(u64_to_f64(u64::MAX, rm), (r, NX), "{rm:?}");
         }
         let p32 = s(4294967296.0);
-        for (rm, r) in [(Rne, p32), (Rtz, p32 - 1), (Rdn, p32 - 1), (Rup, p32), (Rmm, p32)] {
+        for (rm, r) in [
+            (Rne, p32),
+            (Rtz, p32 - 1),
+            (Rdn, p32 - 1),
+            (Rup, p32),
+            (Rmm, p32),
+        ] {
             assert_eq!(u32_to_f32(u32::MAX, rm), (r, NX), "{rm:?}");
         }
         // 2^24 + 1 is a tie.
         let p24 = 0x4b80_0000;
-        for (rm, r) in [(Rne, p24), (Rtz, p24), (Rdn, p24), (Rup, p24 + 1), (Rmm, p24 + 1)] {
+        for (rm, r) in [
+            (Rne, p24),
+            (Rtz, p24),
+            (Rdn, p24),
+            (Rup, p24 + 1),
+            (Rmm, p24 + 1),
+        ] {
             assert_eq!(i32_to_f32(16777217, rm), (r, NX), "{rm:?}");
-            assert_eq!(i32_to_f32(-16777217, rm).0 ^ S32, match rm {
-                Rdn => p24 + 1,
-                Rup => p24,
-                _ => r,
-            });
+            assert_eq!(
+                i32_to_f32(-16777217, rm).0 ^ S32,
+                match rm {
+                    Rdn => p24 + 1,
+                    Rup => p24,
+                    _ => r,
+                }
+            );
         }
         assert_eq!(i32_to_f32(16777219, Rne), (p24 + 2, NX)); // tie to even, upwards
         assert_eq!(u64_to_f32(u64::MAX, Rtz), (0x5f7f_ffff, NX));
@@ -1835,7 +1974,13 @@ mod tests {
 
     #[test]
     fn format_conversions() {
-        for (rm, r) in [(Rne, INFS), (Rtz, MAXS), (Rdn, MAXS), (Rup, INFS), (Rmm, INFS)] {
+        for (rm, r) in [
+            (Rne, INFS),
+            (Rtz, MAXS),
+            (Rdn, MAXS),
+            (Rup, INFS),
+            (Rmm, INFS),
+        ] {
             assert_eq!(f64_to_f32(d(1e300), rm), (r, OF | NX), "{rm:?}");
             assert_eq!(f64_to_f32(MAXD, rm), (r, OF | NX), "{rm:?}");
         }
@@ -1851,16 +1996,24 @@ mod tests {
         assert_eq!(f64_to_f32(1, Rne), (0, UF | NX));
         assert_eq!(f64_to_f32(d(2f64.powi(-149)), Rne), (1, 0));
         assert_eq!(f64_to_f32(d(2f64.powi(-127)), Rne), (MINS >> 1, 0));
-        // (1 - 2^-25) * 2^-126: tie between the largest subnormal and 2^-126; tiny (25 bits
-        // round to 2^-126 only with an unbounded exponent in RNE? no: it is exactly halfway at
-        // 24 bits too, so RNE gives 2^-126 and it is not tiny).
+        // (1 - 2^-25) * 2^-126 (25 ones): to 24 bits with an unbounded exponent RNE rounds it
+        // up to 2^-126 (not tiny), RTZ down to (1 - 2^-24) * 2^-126 (tiny).
         let x = d((1.0 - 2f64.powi(-25)) * 2f64.powi(-126));
         assert_eq!(f64_to_f32(x, Rne), (MINS, NX));
         assert_eq!(f64_to_f32(x, Rtz), (MINS - 1, UF | NX));
+        // (1 - 2^-24) * 2^-126 (24 ones) is tiny in every mode; bounded, it is a tie.
         let x = d((1.0 - 2f64.powi(-24)) * 2f64.powi(-126));
         assert_eq!(f64_to_f32(x, Rne), (MINS, UF | NX));
+        assert_eq!(f64_to_f32(x, Rmm), (MINS, UF | NX));
+        assert_eq!(f64_to_f32(x, Rdn), (MINS - 1, UF | NX));
         let one_tie = d(1.0 + 2f64.powi(-24));
-        for (rm, r) in [(Rne, ONES), (Rtz, ONES), (Rdn, ONES), (Rup, ONES + 1), (Rmm, ONES + 1)] {
+        for (rm, r) in [
+            (Rne, ONES),
+            (Rtz, ONES),
+            (Rdn, ONES),
+            (Rup, ONES + 1),
+            (Rmm, ONES + 1),
+        ] {
             assert_eq!(f64_to_f32(one_tie, rm), (r, NX), "{rm:?}");
         }
         assert_eq!(f64_to_f32(SND, Rne), (F32_NAN, NV));
@@ -1958,9 +2111,17 @@ mod tests {
     fn nudge(r: &mut Rng, f: RF, x: u64) -> u64 {
         let mag = x & !f.sign();
         let delta = r.below(5);
-        let mag = if r.coin() { mag.saturating_add(delta) } else { mag.saturating_sub(delta) };
+        let mag = if r.coin() {
+            mag.saturating_add(delta)
+        } else {
+            mag.saturating_sub(delta)
+        };
         let mag = mag.min(f.sign() - 1);
-        let sign = if r.below(4) == 0 { x & f.sign() } else { (x ^ f.sign()) & f.sign() };
+        let sign = if r.below(4) == 0 {
+            x & f.sign()
+        } else {
+            (x ^ f.sign()) & f.sign()
+        };
         sign | mag
     }
 
@@ -1970,7 +2131,11 @@ mod tests {
             0 => nudge(r, f, a),
             _ => gen_op(r, f, finite),
         };
-        if finite && !f.is_finite(b) { (a, a) } else { (a, b) }
+        if finite && !f.is_finite(b) {
+            (a, a)
+        } else {
+            (a, b)
+        }
     }
 
     /// Three fma operands; often the addend nearly cancels the product.
@@ -1984,21 +2149,24 @@ mod tests {
                 } else {
                     (f32::from_bits(a as u32) * f32::from_bits(b as u32)).to_bits() as u64
                 };
-                if f.is_finite(p) { nudge(r, f, p) } else { gen_op(r, f, finite) }
+                if f.is_finite(p) {
+                    nudge(r, f, p)
+                } else {
+                    gen_op(r, f, finite)
+                }
             }
             1 => {
-                // Nearly cancel the product, and leave a residue carried by a third term.
-                let (p, q) = if f.p == 53 {
-                    let (x, y) = (f64::from_bits(a), f64::from_bits(b));
-                    let p = x * y;
-                    (p.to_bits(), (x.mul_add(y, -p)).to_bits())
+                // Cancel the rounded product exactly: the result is its rounding error.
+                let p = if f.p == 53 {
+                    (f64::from_bits(a) * f64::from_bits(b)).to_bits()
                 } else {
-                    let (x, y) = (f32::from_bits(a as u32), f32::from_bits(b as u32));
-                    let p = x * y;
-                    (p.to_bits() as u64, x.mul_add(y, -p).to_bits() as u64)
+                    (f32::from_bits(a as u32) * f32::from_bits(b as u32)).to_bits() as u64
                 };
-                let _ = q;
-                if f.is_finite(p) { p ^ f.sign() } else { gen_op(r, f, finite) }
+                if f.is_finite(p) {
+                    p ^ f.sign()
+                } else {
+                    gen_op(r, f, finite)
+                }
             }
             _ => gen_op(r, f, finite),
         };
@@ -2018,17 +2186,36 @@ mod tests {
         for _ in 0..n {
             let (a, b) = operand_pair(&mut r, RF64, false);
             assert_eq!(f64_add(a, b, Rne), add::<D>(a, b, Rne), "add {a:#x} {b:#x}");
-            assert_eq!(f64_sub(a, b, Rne), add::<D>(a, b ^ S64, Rne), "sub {a:#x} {b:#x}");
+            assert_eq!(
+                f64_sub(a, b, Rne),
+                add::<D>(a, b ^ S64, Rne),
+                "sub {a:#x} {b:#x}"
+            );
             assert_eq!(f64_mul(a, b, Rne), mul::<D>(a, b, Rne), "mul {a:#x} {b:#x}");
             assert_eq!(f64_div(a, b, Rne), div::<D>(a, b, Rne), "div {a:#x} {b:#x}");
             assert_eq!(f64_sqrt(a, Rne), sqrt::<D>(a, Rne), "sqrt {a:#x}");
-            assert_eq!(f64_to_f32(a, Rne), soft32(convert::<D, S>(a, Rne)), "cvt {a:#x}");
+            assert_eq!(
+                f64_to_f32(a, Rne),
+                soft32(convert::<D, S>(a, Rne)),
+                "cvt {a:#x}"
+            );
             let (a, b, c) = fma_operands(&mut r, RF64, false);
-            assert_eq!(f64_madd(a, b, c, Rne), fma::<D>(a, b, c, Rne), "fma {a:#x} {b:#x} {c:#x}");
+            assert_eq!(
+                f64_madd(a, b, c, Rne),
+                fma::<D>(a, b, c, Rne),
+                "fma {a:#x} {b:#x} {c:#x}"
+            );
             let x = r.next() >> r.below(64);
             let neg = r.coin();
-            let i = if neg { (x as i64).wrapping_neg() } else { x as i64 };
-            assert_eq!(i64_to_f64(i, Rne), from_int::<D>(i < 0, i.unsigned_abs(), Rne));
+            let i = if neg {
+                (x as i64).wrapping_neg()
+            } else {
+                x as i64
+            };
+            assert_eq!(
+                i64_to_f64(i, Rne),
+                from_int::<D>(i < 0, i.unsigned_abs(), Rne)
+            );
             assert_eq!(u64_to_f64(x, Rne), from_int::<D>(false, x, Rne));
         }
     }
@@ -2041,9 +2228,21 @@ mod tests {
             let (a, b) = operand_pair(&mut r, RF32, false);
             let (a, b) = (a as u32, b as u32);
             let (a6, b6) = (a as u64, b as u64);
-            assert_eq!(f32_add(a, b, Rne), soft32(add::<S>(a6, b6, Rne)), "add {a:#x} {b:#x}");
-            assert_eq!(f32_mul(a, b, Rne), soft32(mul::<S>(a6, b6, Rne)), "mul {a:#x} {b:#x}");
-            assert_eq!(f32_div(a, b, Rne), soft32(div::<S>(a6, b6, Rne)), "div {a:#x} {b:#x}");
+            assert_eq!(
+                f32_add(a, b, Rne),
+                soft32(add::<S>(a6, b6, Rne)),
+                "add {a:#x} {b:#x}"
+            );
+            assert_eq!(
+                f32_mul(a, b, Rne),
+                soft32(mul::<S>(a6, b6, Rne)),
+                "mul {a:#x} {b:#x}"
+            );
+            assert_eq!(
+                f32_div(a, b, Rne),
+                soft32(div::<S>(a6, b6, Rne)),
+                "div {a:#x} {b:#x}"
+            );
             assert_eq!(f32_sqrt(a, Rne), soft32(sqrt::<S>(a6, Rne)), "sqrt {a:#x}");
             assert_eq!(f32_to_f64(a), convert::<S, D>(a6, Rne), "cvt {a:#x}");
             let (a, b, c) = fma_operands(&mut r, RF32, false);
@@ -2054,10 +2253,16 @@ mod tests {
             );
             let x = r.next() >> r.below(64);
             let i = x as i64;
-            assert_eq!(i64_to_f32(i, Rne), soft32(from_int::<S>(i < 0, i.unsigned_abs(), Rne)));
+            assert_eq!(
+                i64_to_f32(i, Rne),
+                soft32(from_int::<S>(i < 0, i.unsigned_abs(), Rne))
+            );
             assert_eq!(u64_to_f32(x, Rne), soft32(from_int::<S>(false, x, Rne)));
             let w = x as u32;
-            assert_eq!(u32_to_f32(w, Rne), soft32(from_int::<S>(false, w as u64, Rne)));
+            assert_eq!(
+                u32_to_f32(w, Rne),
+                soft32(from_int::<S>(false, w as u64, Rne))
+            );
             let w = w as i32;
             assert_eq!(
                 i32_to_f32(w, Rne),
@@ -2076,12 +2281,26 @@ mod tests {
                 let _ = (f64_add(a, b, rm), f64_mul(a, b, rm), f64_div(a, b, rm));
                 let _ = (f64_sqrt(a, rm), f64_madd(a, b, c, rm), f64_to_f32(a, rm));
                 let _ = (f64_to_i32(a, rm), f64_to_u32(a, rm), f64_to_i64(a, rm));
-                let _ = (f64_to_u64(a, rm), i64_to_f64(a as i64, rm), u64_to_f32(a, rm));
+                let _ = (
+                    f64_to_u64(a, rm),
+                    i64_to_f64(a as i64, rm),
+                    u64_to_f32(a, rm),
+                );
                 let _ = (f32_add(x, y, rm), f32_mul(x, y, rm), f32_div(x, y, rm));
                 let _ = (f32_sqrt(x, rm), f32_nmsub(x, y, z, rm), f32_to_u64(x, rm));
-                let _ = (f32_to_i32(x, rm), i32_to_f32(x as i32, rm), f32_to_u32(x, rm));
+                let _ = (
+                    f32_to_i32(x, rm),
+                    i32_to_f32(x as i32, rm),
+                    f32_to_u32(x, rm),
+                );
             }
-            let _ = (f64_min(a, b), f64_le(a, b), f64_class(a), f32_max(x, y), f32_eq(x, y));
+            let _ = (
+                f64_min(a, b),
+                f64_le(a, b),
+                f64_class(a),
+                f32_max(x, y),
+                f32_eq(x, y),
+            );
         }
     }
 
@@ -2123,7 +2342,9 @@ mod tests {
             (0..i).any(|k| self.bit(k))
         }
         fn low_u128_after_shr(&self, n: u64) -> u128 {
-            (0..128).filter(|k| self.bit(n + k)).fold(0, |acc, k| acc | 1u128 << k)
+            (0..128)
+                .filter(|k| self.bit(n + k))
+                .fold(0, |acc, k| acc | 1u128 << k)
         }
         fn shl(&self, n: u64) -> Big {
             let (w, b) = ((n / 64) as usize, n % 64);
@@ -2168,7 +2389,10 @@ mod tests {
             r
         }
         fn cmp(&self, o: &Big) -> Ordering {
-            self.0.len().cmp(&o.0.len()).then_with(|| self.0.iter().rev().cmp(o.0.iter().rev()))
+            self.0
+                .len()
+                .cmp(&o.0.len())
+                .then_with(|| self.0.iter().rev().cmp(o.0.iter().rev()))
         }
         fn mul(&self, o: &Big) -> Big {
             let mut out = vec![0u64; self.0.len() + o.0.len() + 1];
@@ -2240,14 +2464,22 @@ mod tests {
         }
         let q = qu.max(emin - (p - 1));
         let (n, inexact) = round_at(q);
-        let (n, q) = if bitlen(n) > p { (n >> 1, q + 1) } else { (n, q) };
+        let (n, q) = if bitlen(n) > p {
+            (n >> 1, q + 1)
+        } else {
+            (n, q)
+        };
         let bits = if bitlen(n) == p {
             (((q + p - 1 + bias) as u64) << (p - 1)) | (n as u64 & f.frac_mask())
         } else {
             assert_eq!(q, emin - (p - 1));
             n as u64
         };
-        let flags = if inexact { NX | if tiny { UF } else { 0 } } else { 0 };
+        let flags = if inexact {
+            NX | if tiny { UF } else { 0 }
+        } else {
+            0
+        };
         (sign | bits, flags)
     }
 
@@ -2259,7 +2491,11 @@ mod tests {
         if be == 0 {
             (x & f.sign() != 0, frac, 1 - f.bias() - (p - 1))
         } else {
-            (x & f.sign() != 0, frac | 1 << (p - 1), be as i64 - f.bias() - (p - 1))
+            (
+                x & f.sign() != 0,
+                frac | 1 << (p - 1),
+                be as i64 - f.bias() - (p - 1),
+            )
         }
     }
 
@@ -2287,7 +2523,16 @@ mod tests {
     fn ref_add(f: RF, a: u64, b: u64, rm: Rm) -> (u64, u8) {
         let (sa, ma, ea) = dec(f, a);
         let (sb, mb, eb) = dec(f, b);
-        ref_sum(f, sa, Big::from_u128(ma), ea, sb, Big::from_u128(mb), eb, rm)
+        ref_sum(
+            f,
+            sa,
+            Big::from_u128(ma),
+            ea,
+            sb,
+            Big::from_u128(mb),
+            eb,
+            rm,
+        )
     }
 
     fn ref_mul(f: RF, a: u64, b: u64, rm: Rm) -> (u64, u8) {
@@ -2333,7 +2578,10 @@ mod tests {
     /// sqrt(x) as the mode requires (exact ties are impossible for square roots).
     fn check_sqrt(f: RF, x: u64, rm: Rm, got: (u64, u8)) {
         let (r, flags) = got;
-        assert!(r & f.sign() == 0 && f.is_finite(r) && r != 0, "sqrt {x:#x} {rm:?}: {r:#x}");
+        assert!(
+            r & f.sign() == 0 && f.is_finite(r) && r != 0,
+            "sqrt {x:#x} {rm:?}: {r:#x}"
+        );
         // Values as (Big, exp); comparison of v^2 against x.
         let val = |y: u64| {
             let (_, m, e) = dec(f, y);
@@ -2349,7 +2597,10 @@ mod tests {
         let mid = |lo: u64, hi: u64| -> (Big, i64) {
             let ((ml, el), (mh, eh)) = (val(lo), val(hi));
             let e0 = el.min(eh);
-            (ml.shl((el - e0) as u64).add(&mh.shl((eh - e0) as u64)), e0 - 1)
+            (
+                ml.shl((el - e0) as u64).add(&mh.shl((eh - e0) as u64)),
+                e0 - 1,
+            )
         };
         let here = cmp_sq(val(r));
         let (pred, succ) = (r - 1, r + 1);
@@ -2396,12 +2647,20 @@ mod tests {
                     )
                 };
                 assert_eq!(add_, ref_add(f, a, b, rm), "add {a:#x} {b:#x} {rm:?}");
-                assert_eq!(sub_, ref_add(f, a, b ^ f.sign(), rm), "sub {a:#x} {b:#x} {rm:?}");
+                assert_eq!(
+                    sub_,
+                    ref_add(f, a, b ^ f.sign(), rm),
+                    "sub {a:#x} {b:#x} {rm:?}"
+                );
                 assert_eq!(mul_, ref_mul(f, a, b, rm), "mul {a:#x} {b:#x} {rm:?}");
                 if b & !f.sign() != 0 {
                     assert_eq!(div_, ref_div(f, a, b, rm), "div {a:#x} {b:#x} {rm:?}");
                 }
-                assert_eq!(fma_, ref_fma(f, fa, fb, fc, rm), "fma {fa:#x} {fb:#x} {fc:#x} {rm:?}");
+                assert_eq!(
+                    fma_,
+                    ref_fma(f, fa, fb, fc, rm),
+                    "fma {fa:#x} {fb:#x} {fc:#x} {rm:?}"
+                );
                 if a & !f.sign() != 0 {
                     check_sqrt(f, a & !f.sign(), rm, sqrt_);
                 }
@@ -2445,19 +2704,37 @@ mod tests {
                 let y = f64_to_f32(x, Rne).0;
                 assert_eq!(f32_to_f64(y), ((f32::from_bits(y) as f64).to_bits(), 0));
 
-                assert_eq!(u64_to_f64(mag, rm), ref_to_float(RF64, false, mag, rm), "{mag}");
+                assert_eq!(
+                    u64_to_f64(mag, rm),
+                    ref_to_float(RF64, false, mag, rm),
+                    "{mag}"
+                );
                 let w = |x: (u32, u8)| (x.0 as u64, x.1);
-                assert_eq!(w(u64_to_f32(mag, rm)), ref_to_float(RF32, false, mag, rm), "{mag}");
+                assert_eq!(
+                    w(u64_to_f32(mag, rm)),
+                    ref_to_float(RF32, false, mag, rm),
+                    "{mag}"
+                );
                 let m63 = mag >> 1;
                 let i = if neg { -(m63 as i64) } else { m63 as i64 };
                 assert_eq!(i64_to_f64(i, rm), ref_to_float(RF64, neg, m63, rm), "{i}");
-                assert_eq!(w(i64_to_f32(i, rm)), ref_to_float(RF32, neg, m63, rm), "{i}");
+                assert_eq!(
+                    w(i64_to_f32(i, rm)),
+                    ref_to_float(RF32, neg, m63, rm),
+                    "{i}"
+                );
                 let m31 = (mag >> 33) as i32;
                 let i = if neg { -m31 } else { m31 };
-                assert_eq!(w(i32_to_f32(i, rm)), ref_to_float(RF32, neg, m31 as u64, rm));
+                assert_eq!(
+                    w(i32_to_f32(i, rm)),
+                    ref_to_float(RF32, neg, m31 as u64, rm)
+                );
                 assert_eq!(i32_to_f64(i, rm), ref_to_float(RF64, neg, m31 as u64, rm));
                 let u = (mag >> 32) as u32;
-                assert_eq!(w(u32_to_f32(u, rm)), ref_to_float(RF32, false, u as u64, rm));
+                assert_eq!(
+                    w(u32_to_f32(u, rm)),
+                    ref_to_float(RF32, false, u as u64, rm)
+                );
                 assert_eq!(u32_to_f64(u, rm), ref_to_float(RF64, false, u as u64, rm));
             }
         }
@@ -2487,7 +2764,11 @@ mod tests {
         let bounds: [(f64, f64, i128); 4] = [
             (-2147483648.0, 2147483648.0, i32::MAX as i128),
             (0.0, 4294967296.0, u32::MAX as i128),
-            (-9223372036854775808.0, 9223372036854775808.0, i64::MAX as i128),
+            (
+                -9223372036854775808.0,
+                9223372036854775808.0,
+                i64::MAX as i128,
+            ),
             (0.0, 18446744073709551616.0, u64::MAX as i128),
         ];
         for i in 0..iterations(200_000) {
@@ -2503,7 +2784,11 @@ mod tests {
                     let (lo, hi, _) = bounds[r.below(4) as usize];
                     let base = if r.coin() { lo } else { hi };
                     let bits = base.to_bits();
-                    f64::from_bits(if r.coin() { bits + r.below(3) } else { bits.saturating_sub(r.below(3)) })
+                    f64::from_bits(if r.coin() {
+                        bits + r.below(3)
+                    } else {
+                        bits.saturating_sub(r.below(3))
+                    })
                 }
                 _ => (r.below(64) as f64 - 32.0) * 0.25,
             };
@@ -2513,20 +2798,52 @@ mod tests {
             let x32 = f32::from_bits(a32) as f64;
             for rm in ALL {
                 let got64 = [
-                    { let (v, f) = f64_to_i32(a, rm); (v as i128, f) },
-                    { let (v, f) = f64_to_u32(a, rm); (v as i128, f) },
-                    { let (v, f) = f64_to_i64(a, rm); (v as i128, f) },
-                    { let (v, f) = f64_to_u64(a, rm); (v as i128, f) },
+                    {
+                        let (v, f) = f64_to_i32(a, rm);
+                        (v as i128, f)
+                    },
+                    {
+                        let (v, f) = f64_to_u32(a, rm);
+                        (v as i128, f)
+                    },
+                    {
+                        let (v, f) = f64_to_i64(a, rm);
+                        (v as i128, f)
+                    },
+                    {
+                        let (v, f) = f64_to_u64(a, rm);
+                        (v as i128, f)
+                    },
                 ];
                 let got32 = [
-                    { let (v, f) = f32_to_i32(a32, rm); (v as i128, f) },
-                    { let (v, f) = f32_to_u32(a32, rm); (v as i128, f) },
-                    { let (v, f) = f32_to_i64(a32, rm); (v as i128, f) },
-                    { let (v, f) = f32_to_u64(a32, rm); (v as i128, f) },
+                    {
+                        let (v, f) = f32_to_i32(a32, rm);
+                        (v as i128, f)
+                    },
+                    {
+                        let (v, f) = f32_to_u32(a32, rm);
+                        (v as i128, f)
+                    },
+                    {
+                        let (v, f) = f32_to_i64(a32, rm);
+                        (v as i128, f)
+                    },
+                    {
+                        let (v, f) = f32_to_u64(a32, rm);
+                        (v as i128, f)
+                    },
                 ];
                 for (k, &(lo, hi, max)) in bounds.iter().enumerate() {
-                    assert_eq!(got64[k], ref_to_int(x, rm, lo, hi, max), "{x:e} {rm:?} #{k}");
-                    assert_eq!(got32[k], ref_to_int(x32, rm, lo, hi, max), "{x32:e}f {rm:?} #{k}");
+                    assert_eq!(
+                        got64[k],
+                        ref_to_int(x, rm, lo, hi, max),
+                        "{x:e} {rm:?} #{k}"
+                    );
+                    assert_eq!(
+                        got32[k],
+                        ref_to_int(x32, rm, lo, hi, max),
+                        "{x32:e}f {rm:?} #{k}"
+                    );
                 }
             }
         }
