@@ -75,7 +75,7 @@ fn refuse_unsupported(cfg: &cli::Config) -> Result<()> {
         Some(first) => Err(anyhow!(
             "{first}: not supported by this version of breadboard{}",
             if unsupported.len() > 1 {
-                format!(" (nor {})", unsupported[1..].join(", "))
+                format!(" (nor {})", unsupported.get(1..).unwrap_or_default().join(", "))
             } else {
                 String::new()
             }

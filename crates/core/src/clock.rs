@@ -199,15 +199,14 @@ impl TimerQueue {
 
     /// Removes and returns one timer that expired at or before `now`, earliest first.
     pub fn pop_expired(&self, now: Nanos) -> Option<TimerKey> {
-        loop {
-            let deadline = self.next_deadline()?;
-            if deadline > now {
-                return None;
-            }
-            let Reverse((_, _, key)) = self.heap.borrow_mut().pop()?;
-            self.live.borrow_mut().remove(&key);
-            return Some(key);
+        // next_deadline() drops stale entries, so the top of the heap is the live one.
+        let deadline = self.next_deadline()?;
+        if deadline > now {
+            return None;
         }
+        let Reverse((_, _, key)) = self.heap.borrow_mut().pop()?;
+        self.live.borrow_mut().remove(&key);
+        Some(key)
     }
 }
 

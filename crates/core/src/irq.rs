@@ -85,10 +85,10 @@ impl IrqLine {
     /// Removes the wiring; the old target sees the line go low.
     pub fn disconnect(&self) {
         let old = self.0.target.borrow_mut().take();
-        if let Some((sink, line)) = old {
-            if self.level() {
-                sink.set_irq(line, false);
-            }
+        if let Some((sink, line)) = old
+            && self.level()
+        {
+            sink.set_irq(line, false);
         }
     }
 

@@ -177,15 +177,15 @@ impl PropSpec {
             ) => PropValue::Str(s.to_string()),
             _ => return Err(bad()),
         };
-        if let (PropValue::U64(v), Some(max)) = (&value, self.max) {
-            if *v > max {
-                return Err(PropError::OutOfRange {
-                    ty: ty.to_string(),
-                    prop: self.name.to_string(),
-                    value: *v,
-                    max,
-                });
-            }
+        if let (PropValue::U64(v), Some(max)) = (&value, self.max)
+            && *v > max
+        {
+            return Err(PropError::OutOfRange {
+                ty: ty.to_string(),
+                prop: self.name.to_string(),
+                value: *v,
+                max,
+            });
         }
         Ok(value)
     }

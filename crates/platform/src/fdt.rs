@@ -38,10 +38,10 @@ fn allocate(m: &Machine) -> Phandles {
     for id in m.device_ids() {
         let Some(e) = m.device(id) else { continue };
         let d = e.cell.borrow();
-        if d.needs_phandle() || (e.inputs > 1 && d.irq_specifier(1).is_some()) {
-            if let Some(slot) = device.get_mut(id) {
-                *slot = Some(alloc.alloc());
-            }
+        if (d.needs_phandle() || (e.inputs > 1 && d.irq_specifier(1).is_some()))
+            && let Some(slot) = device.get_mut(id)
+        {
+            *slot = Some(alloc.alloc());
         }
     }
     Phandles { cpu, intc, device }
@@ -190,11 +190,10 @@ pub fn generate(m: &Machine, chosen: &Chosen) -> Result<Vec<u8>, MachineError> {
         let node = fdt
             .begin_node(&format!("platform-bus@{:x}", pb.base))
             .map_err(err)?;
-        if let Ok(ctrl) = m.resolve_device(&pb.irq_controller) {
-            if let Some(p) = ph.device.get(ctrl).copied().flatten() {
+        if let Ok(ctrl) = m.resolve_device(&pb.irq_controller)
+            && let Some(p) = ph.device.get(ctrl).copied().flatten() {
                 fdt.property_u32("interrupt-parent", p).map_err(err)?;
             }
-        }
         let size = u32::try_from(pb.size).map_err(|_| MachineError::Fdt("platform bus larger than 4 GiB".into()))?;
         fdt.property_array_u32("ranges", &[0, (pb.base >> 32) as u32, pb.base as u32, size])
             .map_err(err)?;

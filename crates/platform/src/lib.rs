@@ -10,6 +10,7 @@ pub mod fdt;
 pub mod loader;
 pub mod machine;
 pub mod platform_bus;
+pub mod qmp_ops;
 pub mod run;
 
 pub use boot::{BootLayout, BootOptions, Firmware, Image};

@@ -538,12 +538,11 @@ impl Machine {
         if !user {
             self.names.insert(label, id);
         }
-        if t.bus == Some("virtio-bus") {
-            if let Err(e) = self.plug_virtio(id) {
+        if t.bus == Some("virtio-bus")
+            && let Err(e) = self.plug_virtio(id) {
                 self.remove_device(id);
                 return Err(e);
             }
-        }
         Ok(id)
     }
 

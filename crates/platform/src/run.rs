@@ -80,10 +80,10 @@ impl Machine {
     pub fn fire_timers(&mut self) {
         let now = self.clock.now();
         while let Some((owner, token)) = self.timers.pop_expired(now) {
-            if let Some(e) = self.device(owner) {
-                if let Ok(mut d) = e.cell.try_borrow_mut() {
-                    d.timer(token);
-                }
+            if let Some(e) = self.device(owner)
+                && let Ok(mut d) = e.cell.try_borrow_mut()
+            {
+                d.timer(token);
             }
         }
     }
@@ -205,11 +205,10 @@ impl Machine {
                         Err(_) => return Exit::Deadlock,
                     },
                 };
-                if let Some(ev) = ev {
-                    if let Some(x) = self.handle_event(ev, &mut paused) {
+                if let Some(ev) = ev
+                    && let Some(x) = self.handle_event(ev, &mut paused) {
                         return x;
                     }
-                }
             }
         }
     }

@@ -1,5 +1,7 @@
 //! Helpers for end-to-end tests: run the real binary with a timeout and capture its output.
 
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
+
 #![allow(dead_code)]
 
 use std::io::Read;
