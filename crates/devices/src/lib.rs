@@ -13,10 +13,13 @@ use breadboard_core::{DeviceType, TypeRegistry};
 
 pub mod clint;
 pub mod goldfish_rtc;
+pub mod ibex_plic;
+pub mod ibex_uart;
 pub mod memory;
 pub mod ns16550a;
 pub mod plic;
 pub mod sifive_test;
+pub mod virtio;
 
 #[cfg(test)]
 mod conformance;
@@ -32,6 +35,8 @@ pub fn builtin_types() -> Vec<DeviceType> {
         plic::device_type(),
         sifive_test::device_type(),
         goldfish_rtc::device_type(),
+        ibex_uart::device_type(),
+        ibex_plic::device_type(),
     ]
 }
 
@@ -43,6 +48,7 @@ pub fn register_builtin(reg: &mut TypeRegistry) {
             tracing::error!("built-in device types: {e}");
         }
     }
+    virtio::register(reg);
 }
 
 /// Writes `interrupts-extended` for a device whose outputs go to several controllers or

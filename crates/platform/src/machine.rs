@@ -232,14 +232,6 @@ pub struct MachineOptions {
     pub icount_shift: Option<u32>,
 }
 
-// VIRTIO-PENDING: replaced by breadboard_devices::virtio::{plug, has_backend} when it lands.
-fn virtio_has_backend(_t: &DeviceCell) -> bool {
-    true
-}
-fn virtio_plug(_t: &DeviceCell, _b: DeviceCell) -> Result<(), String> {
-    Err("virtio is not available".into())
-}
-
 struct CpuSink(Rc<HartIrqs>);
 
 impl IrqSink for CpuSink {
@@ -557,7 +549,7 @@ impl Machine {
             .device_ids()
             .filter_map(|t| {
                 let e = self.device(t)?;
-                if e.type_name != "virtio-mmio" || virtio_has_backend(&e.cell) {
+                if e.type_name != "virtio-mmio" || breadboard_devices::virtio::has_backend(&e.cell) {
                     return None;
                 }
                 Some((e.mapped.first().copied().flatten().unwrap_or(u64::MAX), t))
@@ -581,7 +573,7 @@ impl Machine {
             .device(transport)
             .map(|e| Rc::clone(&e.cell))
             .ok_or_else(|| MachineError::Wiring(format!("no device #{transport}")))?;
-        virtio_plug(&tcell, backend).map_err(MachineError::Wiring)
+        breadboard_devices::virtio::plug(&tcell, backend).map_err(MachineError::Wiring)
     }
 
     /// Removes an unbound device (`device_del`, or cleanup after a failed plug).

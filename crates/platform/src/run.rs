@@ -127,7 +127,9 @@ impl Machine {
     pub fn mtime_source(&self) -> Option<std::rc::Rc<breadboard_devices::clint::MtimeSource>> {
         self.device_ids().find_map(|id| {
             let e = self.device(id)?;
-            let d = e.cell.try_borrow().ok()?;
+            let guard = e.cell.try_borrow().ok()?;
+            // Deref to the device itself: `as_any` on the Box would downcast the Box.
+            let d: &dyn breadboard_core::Device = &**guard;
             d.as_any()
                 .downcast_ref::<breadboard_devices::clint::Clint>()
                 .map(|c| c.time_source())

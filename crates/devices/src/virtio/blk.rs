@@ -21,7 +21,9 @@ use breadboard_core::{
     Props,
 };
 
-use super::{DescChain, Queue, QueueError, Reader, VirtioBackend, VirtioDevice, Writer, copy_config};
+use super::{
+    DescChain, Queue, QueueError, Reader, VirtioBackend, VirtioDevice, Writer, copy_config,
+};
 
 /// Type name.
 pub const TYPE_NAME: &str = "virtio-blk-device";
@@ -102,7 +104,7 @@ impl VirtioBlk {
 
     /// Checks a data transfer of `len` bytes at `sector`; the byte offset if valid.
     fn range(&self, sector: u64, len: u64, what: &str) -> Option<u64> {
-        if len % SECTOR_SIZE != 0 {
+        if !len.is_multiple_of(SECTOR_SIZE) {
             tracing::warn!(
                 target: "guest_error",
                 "virtio-blk '{}': {what} of {len} bytes is not a multiple of {SECTOR_SIZE}",
@@ -280,7 +282,12 @@ impl VirtioDevice for VirtioBlk {
         copy_config(&self.config(), offset, data);
     }
 
-    fn process(&mut self, _queue: usize, q: &mut Queue, mem: &GuestMemory) -> Result<bool, QueueError> {
+    fn process(
+        &mut self,
+        _queue: usize,
+        q: &mut Queue,
+        mem: &GuestMemory,
+    ) -> Result<bool, QueueError> {
         let mut used = false;
         while let Some(chain) = q.pop(mem)? {
             let len = self.handle(&chain, mem)?;
@@ -292,14 +299,18 @@ impl VirtioDevice for VirtioBlk {
 }
 
 fn make(props: &Props, ctx: &DeviceCtx<'_>) -> Result<Box<dyn Device>, DeviceError> {
-    let drive = ctx.drive(props, "drive")?.ok_or_else(|| {
-        DeviceError::Realize(format!("Property '{TYPE_NAME}.drive' is required"))
-    })?;
+    let drive = ctx
+        .drive(props, "drive")?
+        .ok_or_else(|| DeviceError::Realize(format!("Property '{TYPE_NAME}.drive' is required")))?;
     let serial = props
         .str("serial")
         .map_or_else(|| drive.id.clone(), str::to_string);
     let blk = VirtioBlk::new(drive, serial);
-    Ok(Box::new(VirtioBackend::new(ctx.name, Box::new(blk), Rc::clone(&ctx.dma))))
+    Ok(Box::new(VirtioBackend::new(
+        ctx.name,
+        Box::new(blk),
+        Rc::clone(&ctx.dma),
+    )))
 }
 
 /// The `virtio-blk-device` type (plugs into a `virtio-mmio` transport).
@@ -309,21 +320,32 @@ pub fn device_type() -> DeviceType {
         "virtio block device",
         vec![
             PropSpec::required("drive", PropKind::Drive, "block backend (-drive ...,id=ID)"),
-            PropSpec::optional("serial", PropKind::Str, "disk serial for GET_ID (default: the drive id)"),
+            PropSpec::optional(
+                "serial",
+                PropKind::Str,
+                "disk serial for GET_ID (default: the drive id)",
+            ),
         ],
         Rc::new(make),
     )
 }
 
 #[cfg(test)]
-#[allow(clippy::expect_used, clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
+#[allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 mod tests {
     use super::*;
     use crate::virtio::testutil::{Bench, Buf, Driver};
     use crate::virtio::{feature, status};
 
     fn disk(bench: &mut Bench, id: &str, sectors: usize, readonly: bool) -> Driver {
-        let img: Vec<u8> = (0..sectors * 512).map(|i| (i / 512) as u8 ^ (i as u8)).collect();
+        let img: Vec<u8> = (0..sectors * 512)
+            .map(|i| (i / 512) as u8 ^ (i as u8))
+            .collect();
         bench.add_drive(id, &img, readonly);
         let mut d = bench.device(&device_type(), &[("drive", id)]);
         d.init();
@@ -378,7 +400,11 @@ mod tests {
         assert_ne!(f & VIRTIO_BLK_F_SEG_MAX, 0);
         assert_eq!(f & VIRTIO_BLK_F_RO, 0);
         assert_ne!(f & feature::VERSION_1, 0);
-        assert_eq!(f & feature::EVENT_IDX, 0, "EVENT_IDX is not implemented, not offered");
+        assert_eq!(
+            f & feature::EVENT_IDX,
+            0,
+            "EVENT_IDX is not implemented, not offered"
+        );
         // capacity: 8 sectors, read as two 32-bit halves and as one 64-bit access.
         assert_eq!(d.config_read(0, 4), 8);
         assert_eq!(d.config_read(4, 4), 0);
@@ -403,7 +429,9 @@ mod tests {
         let mut got = vec![0u8; 512];
         d.mem.read(d.data(2), &mut got[..100]).unwrap();
         d.mem.read(d.data(3), &mut got[100..]).unwrap();
-        let want: Vec<u8> = (3 * 512..4 * 512).map(|i| (i / 512) as u8 ^ (i as u8)).collect();
+        let want: Vec<u8> = (3 * 512..4 * 512)
+            .map(|i| (i / 512) as u8 ^ (i as u8))
+            .collect();
         assert_eq!(got, want);
         assert!(d.irq_level(), "used-buffer interrupt raised");
         assert_eq!(d.read(0x060), 1);
@@ -460,7 +488,10 @@ mod tests {
     fn test_blk_serial_property_overrides_id_and_is_truncated() {
         let mut b = Bench::new();
         b.add_drive("d", &[0u8; 512], false);
-        let mut d = b.device(&device_type(), &[("drive", "d"), ("serial", "0123456789abcdefghijKLMN")]);
+        let mut d = b.device(
+            &device_type(),
+            &[("drive", "d"), ("serial", "0123456789abcdefghijKLMN")],
+        );
         d.init();
         let h = header(&d, 0, VIRTIO_BLK_T_GET_ID, 0);
         let s = status_byte(&d, 1);
@@ -475,10 +506,10 @@ mod tests {
         let mut b = Bench::new();
         let mut d = disk(&mut b, "hd0", 4, false);
         let cases: [(u32, u64, u32); 4] = [
-            (VIRTIO_BLK_T_IN, 4, 512),           // starts at the end
-            (VIRTIO_BLK_T_IN, 3, 1024),          // runs past the end
-            (VIRTIO_BLK_T_IN, u64::MAX, 512),    // sector * 512 overflows
-            (VIRTIO_BLK_T_IN, 0, 100),           // not a whole sector
+            (VIRTIO_BLK_T_IN, 4, 512),        // starts at the end
+            (VIRTIO_BLK_T_IN, 3, 1024),       // runs past the end
+            (VIRTIO_BLK_T_IN, u64::MAX, 512), // sector * 512 overflows
+            (VIRTIO_BLK_T_IN, 0, 100),        // not a whole sector
         ];
         for (ty, sector, len) in cases {
             let h = header(&d, 0, ty, sector);
@@ -489,7 +520,10 @@ mod tests {
         }
         let h = header(&d, 0, VIRTIO_BLK_T_OUT, 1u64 << 60);
         let s = status_byte(&d, 1);
-        assert_eq!(d.request(&[h, Buf::r(d.data(2), 512), s], 1).1, VIRTIO_BLK_S_IOERR);
+        assert_eq!(
+            d.request(&[h, Buf::r(d.data(2), 512), s], 1).1,
+            VIRTIO_BLK_S_IOERR
+        );
         assert_eq!(d.error_count(), 0, "semantic errors don't break the device");
         assert_eq!(d.status() & status::DEVICE_NEEDS_RESET, 0);
     }
@@ -500,7 +534,10 @@ mod tests {
         let mut d = disk(&mut b, "hd0", 4, false);
         let h = header(&d, 0, 11 /* DISCARD, not offered */, 0);
         let s = status_byte(&d, 1);
-        assert_eq!(d.request(&[h, Buf::r(d.data(2), 16), s], 1), (1, VIRTIO_BLK_S_UNSUPP));
+        assert_eq!(
+            d.request(&[h, Buf::r(d.data(2), 16), s], 1),
+            (1, VIRTIO_BLK_S_UNSUPP)
+        );
     }
 
     #[test]
@@ -510,22 +547,41 @@ mod tests {
         assert_ne!(d.device_features() & VIRTIO_BLK_F_RO, 0);
         let h = header(&d, 0, VIRTIO_BLK_T_OUT, 0);
         let s = status_byte(&d, 1);
-        assert_eq!(d.request(&[h, Buf::r(d.data(2), 512), s], 1).1, VIRTIO_BLK_S_IOERR);
+        assert_eq!(
+            d.request(&[h, Buf::r(d.data(2), 512), s], 1).1,
+            VIRTIO_BLK_S_IOERR
+        );
         let h = header(&d, 0, VIRTIO_BLK_T_IN, 0);
         let s = status_byte(&d, 1);
-        assert_eq!(d.request(&[h, Buf::w(d.data(2), 512), s], 1).1, VIRTIO_BLK_S_OK);
+        assert_eq!(
+            d.request(&[h, Buf::w(d.data(2), 512), s], 1).1,
+            VIRTIO_BLK_S_OK
+        );
     }
 
     #[test]
     fn test_blk_requires_drive_and_claims_it_once() {
         let mut b = Bench::new();
-        let e = b.try_backend(&device_type(), &[]).err().expect("drive is required");
-        assert_eq!(e.to_string(), "Property 'virtio-blk-device.drive' is required");
-        let e = b.try_backend(&device_type(), &[("drive", "nope")]).err().expect("unknown drive");
+        let e = b
+            .try_backend(&device_type(), &[])
+            .err()
+            .expect("drive is required");
+        assert_eq!(
+            e.to_string(),
+            "Property 'virtio-blk-device.drive' is required"
+        );
+        let e = b
+            .try_backend(&device_type(), &[("drive", "nope")])
+            .err()
+            .expect("unknown drive");
         assert!(e.to_string().contains("nope"), "{e}");
         b.add_drive("hd0", &[0u8; 512], false);
-        b.try_backend(&device_type(), &[("drive", "hd0")]).expect("first user");
-        assert!(b.try_backend(&device_type(), &[("drive", "hd0")]).is_err(), "second user");
+        b.try_backend(&device_type(), &[("drive", "hd0")])
+            .expect("first user");
+        assert!(
+            b.try_backend(&device_type(), &[("drive", "hd0")]).is_err(),
+            "second user"
+        );
     }
 
     #[test]

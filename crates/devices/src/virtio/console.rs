@@ -82,17 +82,22 @@ impl VirtioDevice for VirtioConsole {
         CONFIG_LEN
     }
 
-    fn process(&mut self, queue: usize, q: &mut Queue, mem: &GuestMemory) -> Result<bool, QueueError> {
+    fn process(
+        &mut self,
+        queue: usize,
+        q: &mut Queue,
+        mem: &GuestMemory,
+    ) -> Result<bool, QueueError> {
         match queue {
             TRANSMITQ => self.transmit(q, mem),
             // Receive buffers wait for input; just check the next one is well formed.
             _ => {
-                if let Some(chain) = q.peek(mem)? {
-                    if chain.readable_len() != 0 {
-                        return Err(QueueError::BadRequest(
-                            "virtio-console receive buffer is device-readable".to_string(),
-                        ));
-                    }
+                if let Some(chain) = q.peek(mem)?
+                    && chain.readable_len() != 0
+                {
+                    return Err(QueueError::BadRequest(
+                        "virtio-console receive buffer is device-readable".to_string(),
+                    ));
                 }
                 Ok(false)
             }
@@ -124,7 +129,10 @@ impl VirtioDevice for VirtioConsole {
         let mut used = false;
         while !rest.is_empty() {
             let Some(chain) = q.pop(mem)? else {
-                tracing::warn!("virtio-console: {} input bytes dropped, no receive buffer", rest.len());
+                tracing::warn!(
+                    "virtio-console: {} input bytes dropped, no receive buffer",
+                    rest.len()
+                );
                 break;
             };
             if chain.readable_len() != 0 {
@@ -156,13 +164,22 @@ pub fn device_type() -> DeviceType {
     super::backend_type(
         TYPE_NAME,
         "virtio console (single port, hvc0)",
-        vec![PropSpec::optional("chardev", PropKind::Chardev, "character device for the port")],
+        vec![PropSpec::optional(
+            "chardev",
+            PropKind::Chardev,
+            "character device for the port",
+        )],
         Rc::new(make),
     )
 }
 
 #[cfg(test)]
-#[allow(clippy::expect_used, clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
+#[allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 mod tests {
     use super::*;
     use crate::virtio::testutil::{Bench, Buf};
@@ -187,7 +204,11 @@ mod tests {
         let mut b = Bench::new();
         let _out = b.add_memory_chardev("con");
         let mut d = b.device(&device_type(), &[("chardev", "con")]);
-        assert_eq!(d.backend.borrow().can_receive(), 0, "nothing before DRIVER_OK");
+        assert_eq!(
+            d.backend.borrow().can_receive(),
+            0,
+            "nothing before DRIVER_OK"
+        );
         d.init();
         assert_eq!(d.backend.borrow().can_receive(), 0, "no buffers posted");
         let h1 = d.submit(0, &[Buf::w(d.data(0), 4)]);

@@ -232,10 +232,18 @@ impl VirtioMmio {
                     q.set_desc_addr(merge_half(q.desc_addr(), value, offset == QUEUE_DESC_HIGH));
                 }),
                 QUEUE_DRIVER_LOW | QUEUE_DRIVER_HIGH => b.configure_queue(qsel, |q| {
-                    q.set_avail_addr(merge_half(q.avail_addr(), value, offset == QUEUE_DRIVER_HIGH));
+                    q.set_avail_addr(merge_half(
+                        q.avail_addr(),
+                        value,
+                        offset == QUEUE_DRIVER_HIGH,
+                    ));
                 }),
                 QUEUE_DEVICE_LOW | QUEUE_DEVICE_HIGH => b.configure_queue(qsel, |q| {
-                    q.set_used_addr(merge_half(q.used_addr(), value, offset == QUEUE_DEVICE_HIGH));
+                    q.set_used_addr(merge_half(
+                        q.used_addr(),
+                        value,
+                        offset == QUEUE_DEVICE_HIGH,
+                    ));
                 }),
                 _ => return false,
             }
@@ -255,10 +263,17 @@ impl Device for VirtioMmio {
         }]
     }
 
-    fn read(&mut self, _region: usize, offset: u64, size: u8) -> u64 {
+    fn read(&mut self, region: usize, offset: u64, size: u8) -> u64 {
+        if region != 0 {
+            self.bad("read of a region the transport does not have", offset, size);
+            return 0;
+        }
         if offset >= CONFIG {
             let mut b = [0u8; 8];
-            let Some(data) = b.get_mut(..usize::from(size)).filter(|_| size.is_power_of_two()) else {
+            let Some(data) = b
+                .get_mut(..usize::from(size))
+                .filter(|_| size.is_power_of_two())
+            else {
                 self.bad("config read", offset, size);
                 return 0;
             };
@@ -268,17 +283,28 @@ impl Device for VirtioMmio {
             }
             return u64::from_le_bytes(b);
         }
-        if size != 4 || offset % 4 != 0 {
+        if size != 4 || !offset.is_multiple_of(4) {
             self.bad("unaligned or non-32-bit register read", offset, size);
             return 0;
         }
         u64::from(self.read_reg(offset))
     }
 
-    fn write(&mut self, _region: usize, offset: u64, size: u8, value: u64) {
+    fn write(&mut self, region: usize, offset: u64, size: u8, value: u64) {
+        if region != 0 {
+            self.bad(
+                "write to a region the transport does not have",
+                offset,
+                size,
+            );
+            return;
+        }
         if offset >= CONFIG {
             let bytes = value.to_le_bytes();
-            let Some(data) = bytes.get(..usize::from(size)).filter(|_| size.is_power_of_two()) else {
+            let Some(data) = bytes
+                .get(..usize::from(size))
+                .filter(|_| size.is_power_of_two())
+            else {
                 self.bad("config write", offset, size);
                 return;
             };
@@ -288,7 +314,7 @@ impl Device for VirtioMmio {
             }
             return;
         }
-        if size != 4 || offset % 4 != 0 {
+        if size != 4 || !offset.is_multiple_of(4) {
             self.bad("unaligned or non-32-bit register write", offset, size);
             return;
         }
@@ -338,7 +364,12 @@ pub fn device_type() -> DeviceType {
 }
 
 #[cfg(test)]
-#[allow(clippy::expect_used, clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
+#[allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 mod tests {
     use super::*;
     use crate::virtio::testutil::{Bench, Buf, MMIO_BASE};
@@ -419,7 +450,10 @@ mod tests {
         d.write(DRIVER_FEATURES, 1 << 3);
         d.write(DRIVER_FEATURES_SEL, 1);
         d.write(DRIVER_FEATURES, 1);
-        d.write(STATUS, status::ACKNOWLEDGE | status::DRIVER | status::FEATURES_OK);
+        d.write(
+            STATUS,
+            status::ACKNOWLEDGE | status::DRIVER | status::FEATURES_OK,
+        );
         assert_eq!(d.status() & status::FEATURES_OK, 0);
         // The accepted subset sticks, and can't change after FEATURES_OK.
         assert!(d.negotiate(feature::VERSION_1));
@@ -531,8 +565,14 @@ mod tests {
         let (t1, _) = b.transport();
         let (t2, _) = b.transport();
         assert!(!has_backend(&t1));
-        assert!(plug(&backend, t1.clone()).is_err(), "a backend is not a transport");
-        assert!(plug(&t1, t2.clone()).is_err(), "a transport is not a backend");
+        assert!(
+            plug(&backend, t1.clone()).is_err(),
+            "a backend is not a transport"
+        );
+        assert!(
+            plug(&t1, t2.clone()).is_err(),
+            "a transport is not a backend"
+        );
         assert!(plug(&t1, t1.clone()).is_err(), "not into itself");
         plug(&t1, backend.clone()).expect("plug");
         assert!(has_backend(&t1));
@@ -543,7 +583,10 @@ mod tests {
         let e = plug(&t2, backend).unwrap_err();
         assert!(e.contains("already plugged"), "{e}");
         plug(&t2, other).expect("a fresh backend into a free transport");
-        assert_eq!(t2.borrow_mut().read(0, DEVICE_ID, 4), u64::from(rng::DEVICE_ID));
+        assert_eq!(
+            t2.borrow_mut().read(0, DEVICE_ID, 4),
+            u64::from(rng::DEVICE_ID)
+        );
     }
 
     #[test]
@@ -558,13 +601,55 @@ mod tests {
     }
 
     #[test]
+    fn test_mmio_any_access_anywhere_is_harmless_and_reset_recovers() {
+        let mut b = Bench::new();
+        b.add_drive("hd0", &[0u8; 4096], false);
+        let mut d = b.device(&crate::virtio::blk::device_type(), &[("drive", "hd0")]);
+        let (empty, _) = b.transport();
+        for t in [d.transport.clone(), empty] {
+            for off in (0..REGION_SIZE + 0x10).chain([u64::MAX - 7, u64::MAX]) {
+                for size in [0u8, 1, 2, 3, 4, 5, 8, 16] {
+                    for value in [u64::MAX, 0, 0x5555_5555_5555_5555] {
+                        t.borrow_mut().read(0, off, size);
+                        t.borrow_mut().write(0, off, size, value);
+                    }
+                }
+            }
+            assert_eq!(t.borrow_mut().read(1, MAGIC, 4), 0, "no region 1");
+            t.borrow_mut().reset();
+            let rd = |off: u64| t.borrow_mut().read(0, off, 4);
+            assert_eq!(rd(MAGIC), u64::from(MAGIC_VALUE));
+            assert_eq!(rd(STATUS), 0);
+            assert_eq!(rd(INTERRUPT_STATUS), 0);
+            assert!(t.borrow().irq_outputs().iter().all(|l| !l.level()));
+        }
+        // The scribbling broke the device at some point; after reset it works normally.
+        d.init();
+        d.mem.write(d.data(0), &[0u8; 16]).unwrap();
+        d.submit(
+            0,
+            &[
+                Buf::r(d.data(0), 16),
+                Buf::w(d.data(1), 512),
+                Buf::w(d.data(2), 1),
+            ],
+        );
+        d.notify(0);
+        assert_eq!(d.used(0).len(), 1);
+        assert_eq!(d.status() & status::DEVICE_NEEDS_RESET, 0);
+    }
+
+    #[test]
     fn test_mmio_fdt_node() {
         let dev = VirtioMmio::new("virtio-mmio");
         let res = NodeResources {
             regs: vec![(0x1000_8000, REGION_SIZE)],
             address_cells: 2,
             size_cells: 2,
-            irqs: vec![Some(IrqTarget { phandle: 3, specifier: vec![8] })],
+            irqs: vec![Some(IrqTarget {
+                phandle: 3,
+                specifier: vec![8],
+            })],
             ..Default::default()
         };
         let mut w = FdtWriter::new().unwrap();
@@ -612,7 +697,11 @@ mod tests {
         crate::virtio::register(&mut reg);
         let t: &DeviceType = reg.get(TYPE_NAME).expect("transport");
         assert!(t.sysbus && t.user_creatable && t.bus.is_none());
-        for name in ["virtio-blk-device", "virtio-rng-device", "virtio-console-device"] {
+        for name in [
+            "virtio-blk-device",
+            "virtio-rng-device",
+            "virtio-console-device",
+        ] {
             let ty = reg.get(name).unwrap_or_else(|| panic!("{name}"));
             assert!(!ty.sysbus, "{name}");
             assert!(ty.user_creatable, "{name}");

@@ -23,7 +23,9 @@
 use std::borrow::Cow;
 use std::rc::Rc;
 
-use breadboard_core::{Device, DeviceCell, DeviceType, FdtPlacement, GuestMemory, IrqLine, TypeRegistry};
+use breadboard_core::{
+    Device, DeviceCell, DeviceType, FdtPlacement, GuestMemory, IrqLine, TypeRegistry,
+};
 
 pub mod blk;
 pub mod console;
@@ -493,7 +495,7 @@ impl VirtioBackend {
     /// Writes configuration space; returns false if outside it.
     pub fn write_config(&mut self, offset: u64, data: &[u8]) -> bool {
         let end = offset.checked_add(data.len() as u64);
-        if !end.is_some_and(|e| e <= self.inner.config_len()) {
+        if end.is_none_or(|e| e > self.inner.config_len()) {
             return false;
         }
         self.inner.write_config(offset, data);
@@ -563,7 +565,10 @@ pub fn plug(transport: &DeviceCell, backend: DeviceCell) -> Result<(), String> {
         .downcast_mut::<VirtioMmio>()
         .ok_or_else(|| format!("the transport is not a '{}' device", mmio::TYPE_NAME))?;
     if t.has_backend() {
-        return Err(format!("virtio-mmio transport '{}' already has a backend", t.name()));
+        return Err(format!(
+            "virtio-mmio transport '{}' already has a backend",
+            t.name()
+        ));
     }
     let irq = t.irq_line();
     {
@@ -576,7 +581,10 @@ pub fn plug(transport: &DeviceCell, backend: DeviceCell) -> Result<(), String> {
             .downcast_mut::<VirtioBackend>()
             .ok_or_else(|| "the device is not a virtio backend (virtio-bus device)".to_string())?;
         if b.is_plugged() {
-            return Err(format!("virtio device '{}' is already plugged into a transport", b.name()));
+            return Err(format!(
+                "virtio device '{}' is already plugged into a transport",
+                b.name()
+            ));
         }
         b.attach(irq);
     }

@@ -5,7 +5,12 @@
 //! same type on another transport of the same machine. After a reset the faulty device works
 //! again.
 
-#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use breadboard_core::{AccessError, DeviceType};
 
@@ -142,7 +147,11 @@ fn assert_healthy(d: &mut Driver, k: &Kind, what: &str) {
     let used = d.used(k.queue);
     assert_eq!(used.len(), 1, "{what}: the request completes");
     assert_eq!(used[0].0, u32::from(head), "{what}: right head");
-    assert_eq!(d.status() & status::DEVICE_NEEDS_RESET, 0, "{what}: not broken");
+    assert_eq!(
+        d.status() & status::DEVICE_NEEDS_RESET,
+        0,
+        "{what}: not broken"
+    );
     assert_eq!(d.read(0x060) & INT_CONFIG, 0, "{what}: no config interrupt");
     // Acknowledge so the next check starts from a low line.
     d.write(0x064, d.read(0x060));
@@ -226,19 +235,25 @@ fn chain_case(bad: Bad, d: &mut Driver, k: &Kind) {
             d.publish(q, QSIZE + 3);
         }
         Bad::AddrLenOverflow => {
-            d.submit(q, &with_first(&|b| {
-                b.addr = u64::MAX - 7;
-                b.len = 16;
-            }));
+            d.submit(
+                q,
+                &with_first(&|b| {
+                    b.addr = u64::MAX - 7;
+                    b.len = 16;
+                }),
+            );
         }
         Bad::BufferOutsideRam => {
             d.submit(q, &with_first(&|b| b.addr = UNMAPPED));
         }
         Bad::BufferPastEndOfRam => {
-            d.submit(q, &with_first(&|b| {
-                b.addr = RAM_BASE + RAM_SIZE - 8;
-                b.len = 16;
-            }));
+            d.submit(
+                q,
+                &with_first(&|b| {
+                    b.addr = RAM_BASE + RAM_SIZE - 8;
+                    b.len = 16;
+                }),
+            );
         }
         Bad::BufferInMmio => {
             let mmio = d.mmio_base();
@@ -309,17 +324,38 @@ fn chain_case(bad: Bad, d: &mut Driver, k: &Kind) {
 fn is_expected(bad: Bad, e: &QueueError) -> bool {
     use QueueError as E;
     match bad {
-        Bad::SizeZero | Bad::SizeNotPowerOfTwo | Bad::SizeAboveMax => matches!(e, E::BadSize { .. }),
-        Bad::DescTableOutsideRam | Bad::DescTableInMmio => {
-            matches!(e, E::NotRam { what: "descriptor table", .. })
+        Bad::SizeZero | Bad::SizeNotPowerOfTwo | Bad::SizeAboveMax => {
+            matches!(e, E::BadSize { .. })
         }
-        Bad::UsedRingPastEndOfRam => matches!(e, E::NotRam { what: "device ring", .. }),
+        Bad::DescTableOutsideRam | Bad::DescTableInMmio => {
+            matches!(
+                e,
+                E::NotRam {
+                    what: "descriptor table",
+                    ..
+                }
+            )
+        }
+        Bad::UsedRingPastEndOfRam => matches!(
+            e,
+            E::NotRam {
+                what: "device ring",
+                ..
+            }
+        ),
         Bad::MisalignedDescTable => matches!(e, E::Misaligned { .. }),
         Bad::Loop | Bad::IndirectLoop => matches!(e, E::ChainLoop { .. }),
         Bad::NextOutOfRange | Bad::HeadOutOfRange => matches!(e, E::IndexOutOfRange { .. }),
         Bad::AddrLenOverflow => matches!(e, E::Overflow { what: "buffer", .. }),
         Bad::BufferOutsideRam | Bad::BufferPastEndOfRam => {
-            matches!(e, E::NotRam { what: "buffer", source: AccessError::NotRam(_), .. })
+            matches!(
+                e,
+                E::NotRam {
+                    what: "buffer",
+                    source: AccessError::NotRam(_),
+                    ..
+                }
+            )
         }
         Bad::BufferInMmio => matches!(e, E::NotRam { what: "buffer", .. }),
         Bad::ZeroLength | Bad::IndirectZeroLengthBuffer => matches!(e, E::ZeroLength { .. }),
@@ -331,7 +367,13 @@ fn is_expected(bad: Bad, e: &QueueError) -> bool {
         Bad::IndirectWithNext => matches!(e, E::IndirectWithNext { .. }),
         Bad::IndirectNotNegotiated => matches!(e, E::IndirectNotNegotiated { .. }),
         Bad::IndirectTableOutsideRam | Bad::IndirectTableInMmio => {
-            matches!(e, E::NotRam { what: "indirect table", .. })
+            matches!(
+                e,
+                E::NotRam {
+                    what: "indirect table",
+                    ..
+                }
+            )
         }
     }
 }
@@ -354,9 +396,18 @@ fn run_table(k: &Kind) {
             "{what}: DEVICE_NEEDS_RESET set"
         );
         assert_eq!(faulty.error_count(), 1, "{what}: one error counted");
-        let err = faulty.with_backend(|b| b.last_error().cloned()).expect("error kept");
-        assert!(is_expected(bad, &err), "{what}: unexpected error kind: {err}");
-        assert_ne!(faulty.read(0x060) & INT_CONFIG, 0, "{what}: config interrupt pending");
+        let err = faulty
+            .with_backend(|b| b.last_error().cloned())
+            .expect("error kept");
+        assert!(
+            is_expected(bad, &err),
+            "{what}: unexpected error kind: {err}"
+        );
+        assert_ne!(
+            faulty.read(0x060) & INT_CONFIG,
+            0,
+            "{what}: config interrupt pending"
+        );
         assert!(faulty.irq_level(), "{what}: IRQ line raised");
         if chain_case {
             assert!(faulty.used(k.queue).is_empty(), "{what}: nothing completed");
@@ -364,13 +415,20 @@ fn run_table(k: &Kind) {
             let bufs = (k.good)(&faulty);
             faulty.submit(k.queue, &bufs);
             faulty.notify(k.queue);
-            assert!(faulty.used(k.queue).is_empty(), "{what}: broken device stays idle");
+            assert!(
+                faulty.used(k.queue).is_empty(),
+                "{what}: broken device stays idle"
+            );
             assert_eq!(faulty.error_count(), 1, "{what}: still one error");
         }
         // ACK clears the interrupt but not the device's need for a reset.
         faulty.write(0x064, INT_CONFIG);
         assert!(!faulty.irq_level(), "{what}: ACK lowers the line");
-        assert_ne!(faulty.status() & status::DEVICE_NEEDS_RESET, 0, "{what}: still broken");
+        assert_ne!(
+            faulty.status() & status::DEVICE_NEEDS_RESET,
+            0,
+            "{what}: still broken"
+        );
 
         // The other transport never noticed.
         assert!(!healthy.irq_level(), "{what}: healthy line untouched");
@@ -380,7 +438,11 @@ fn run_table(k: &Kind) {
         // A reset brings the faulty device back.
         faulty.init();
         assert_healthy(&mut faulty, k, &format!("{what}: faulty after reset"));
-        assert_eq!(faulty.error_count(), 1, "{what}: the counter survives reset");
+        assert_eq!(
+            faulty.error_count(),
+            1,
+            "{what}: the counter survives reset"
+        );
     }
 }
 
@@ -403,16 +465,31 @@ fn test_virtio_console_malformed_queues_break_only_that_device() {
 fn test_virtio_blk_request_shape_errors_break_the_device() {
     // virtio-blk specific chain shapes: short header, no status byte, OUT with writable data,
     // FLUSH with data.
-    let cases: [(&str, fn(&Driver) -> Vec<Buf>); 4] = [
-        ("short header", |d| vec![Buf::r(d.data(0), 8), Buf::w(d.data(2), 1)]),
+    type MakeBufs = fn(&Driver) -> Vec<Buf>;
+    let cases: [(&str, MakeBufs); 4] = [
+        ("short header", |d| {
+            vec![Buf::r(d.data(0), 8), Buf::w(d.data(2), 1)]
+        }),
         ("no status byte", |d| vec![blk_header(d)]),
         ("OUT with writable data", |d| {
-            d.mem.write(d.data(0), &[blk::VIRTIO_BLK_T_OUT as u8]).unwrap();
-            vec![Buf::r(d.data(0), 16), Buf::w(d.data(1), 512), Buf::w(d.data(2), 1)]
+            d.mem
+                .write(d.data(0), &[blk::VIRTIO_BLK_T_OUT as u8])
+                .unwrap();
+            vec![
+                Buf::r(d.data(0), 16),
+                Buf::w(d.data(1), 512),
+                Buf::w(d.data(2), 1),
+            ]
         }),
         ("FLUSH with data", |d| {
-            d.mem.write(d.data(0), &[blk::VIRTIO_BLK_T_FLUSH as u8]).unwrap();
-            vec![Buf::r(d.data(0), 16), Buf::r(d.data(1), 512), Buf::w(d.data(2), 1)]
+            d.mem
+                .write(d.data(0), &[blk::VIRTIO_BLK_T_FLUSH as u8])
+                .unwrap();
+            vec![
+                Buf::r(d.data(0), 16),
+                Buf::r(d.data(1), 512),
+                Buf::w(d.data(2), 1),
+            ]
         }),
     ];
     for (what, bufs) in cases {

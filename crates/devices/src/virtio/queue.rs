@@ -473,12 +473,17 @@ impl Queue {
         // flags + idx + ring (+ used_event/avail_event, not used without EVENT_IDX but
         // drivers lay it out anyway).
         let parts = [
-            ("descriptor table", self.desc_addr, DESC_SIZE * n, DESC_ALIGN),
+            (
+                "descriptor table",
+                self.desc_addr,
+                DESC_SIZE * n,
+                DESC_ALIGN,
+            ),
             ("driver ring", self.avail_addr, 4 + 2 * n + 2, AVAIL_ALIGN),
             ("device ring", self.used_addr, 4 + 8 * n + 2, USED_ALIGN),
         ];
         for (part, addr, len, align) in parts {
-            if addr % align != 0 {
+            if !addr.is_multiple_of(align) {
                 return Err(QueueError::Misaligned { part, addr, align });
             }
             check_ram(mem, part, addr, len)?;
@@ -500,7 +505,9 @@ impl Queue {
 
     fn avail_idx(&self, mem: &GuestMemory) -> Result<u16, QueueError> {
         let addr = self.avail_addr + 2;
-        let v = mem.read_u16(addr).map_err(|e| ring_err("driver ring", addr, 2, e))?;
+        let v = mem
+            .read_u16(addr)
+            .map_err(|e| ring_err("driver ring", addr, 2, e))?;
         // Pairs with the driver's write barrier before it publishes idx: ring entries and
         // descriptors are read after this.
         fence(Ordering::Acquire);
@@ -546,7 +553,9 @@ impl Queue {
         // size is a power of two, so the modulo is a mask; the slot is < size.
         let slot = u64::from(self.next_avail % self.size);
         let addr = self.avail_addr + 4 + 2 * slot;
-        let head = mem.read_u16(addr).map_err(|e| ring_err("driver ring", addr, 2, e))?;
+        let head = mem
+            .read_u16(addr)
+            .map_err(|e| ring_err("driver ring", addr, 2, e))?;
         self.walk(mem, head).map(Some)
     }
 
@@ -585,7 +594,9 @@ impl Queue {
                     return Err(QueueError::IndirectWithNext { index });
                 }
                 let count = u64::from(d.len) / DESC_SIZE;
-                if d.len == 0 || u64::from(d.len) % DESC_SIZE != 0 || count > u64::from(self.size)
+                if d.len == 0
+                    || !u64::from(d.len).is_multiple_of(DESC_SIZE)
+                    || count > u64::from(self.size)
                 {
                     return Err(QueueError::BadIndirectLength {
                         len: d.len,
@@ -663,7 +674,9 @@ impl Queue {
         let addr = self.avail_addr;
         // Order the used idx write before reading the driver's flags.
         fence(Ordering::SeqCst);
-        let flags = mem.read_u16(addr).map_err(|e| ring_err("driver ring", addr, 2, e))?;
+        let flags = mem
+            .read_u16(addr)
+            .map_err(|e| ring_err("driver ring", addr, 2, e))?;
         Ok(flags & VIRTQ_AVAIL_F_NO_INTERRUPT == 0)
     }
 }
@@ -701,7 +714,24 @@ fn read_desc(
     let mut b = [0u8; 16];
     mem.read(addr, &mut b)
         .map_err(|e| ring_err(what, addr, DESC_SIZE, e))?;
-    let [a0, a1, a2, a3, a4, a5, a6, a7, l0, l1, l2, l3, f0, f1, n0, n1] = b;
+    let [
+        a0,
+        a1,
+        a2,
+        a3,
+        a4,
+        a5,
+        a6,
+        a7,
+        l0,
+        l1,
+        l2,
+        l3,
+        f0,
+        f1,
+        n0,
+        n1,
+    ] = b;
     Ok(Desc {
         addr: u64::from_le_bytes([a0, a1, a2, a3, a4, a5, a6, a7]),
         len: u32::from_le_bytes([l0, l1, l2, l3]),
@@ -713,14 +743,20 @@ fn read_desc(
 /// Checks that `[addr, addr+len)` does not wrap and that its first and last byte are guest
 /// RAM. (`GuestMemory` has no zero-copy range check; a hole in the middle of a range whose
 /// ends are RAM is caught by the access itself, which fails the request the same way.)
-fn check_range(mem: &GuestMemory, what: &'static str, addr: u64, len: u64) -> Result<(), QueueError> {
+fn check_range(
+    mem: &GuestMemory,
+    what: &'static str,
+    addr: u64,
+    len: u64,
+) -> Result<(), QueueError> {
     let last = len
         .checked_sub(1)
         .and_then(|l| addr.checked_add(l))
         .ok_or(QueueError::Overflow { what, addr, len })?;
     let mut b = [0u8; 1];
     for a in [addr, last] {
-        mem.read(a, &mut b).map_err(|e| ring_err(what, addr, len, e))?;
+        mem.read(a, &mut b)
+            .map_err(|e| ring_err(what, addr, len, e))?;
     }
     Ok(())
 }
@@ -783,7 +819,8 @@ mod tests {
     }
 
     fn publish(mem: &GuestMemory, slot: u16, head: u16, idx: u16) {
-        mem.write_u16(AVAIL + 4 + 2 * u64::from(slot), head).unwrap();
+        mem.write_u16(AVAIL + 4 + 2 * u64::from(slot), head)
+            .unwrap();
         mem.write_u16(AVAIL + 2, idx).unwrap();
     }
 
@@ -823,7 +860,15 @@ mod tests {
         m.write(RAM + 0x4100, b"defg").unwrap();
         desc(&m, DESC, 0, RAM + 0x4000, 3, VIRTQ_DESC_F_NEXT, 1);
         desc(&m, DESC, 1, RAM + 0x4100, 4, VIRTQ_DESC_F_NEXT, 2);
-        desc(&m, DESC, 2, RAM + 0x5000, 2, VIRTQ_DESC_F_NEXT | VIRTQ_DESC_F_WRITE, 3);
+        desc(
+            &m,
+            DESC,
+            2,
+            RAM + 0x5000,
+            2,
+            VIRTQ_DESC_F_NEXT | VIRTQ_DESC_F_WRITE,
+            3,
+        );
         desc(&m, DESC, 3, RAM + 0x5100, 3, VIRTQ_DESC_F_WRITE, 0);
         publish(&m, 0, 0, 1);
         let c = q.pop(&m).unwrap().unwrap();
@@ -878,7 +923,10 @@ mod tests {
         q.set_used_addr(USED);
         for bad in [0, 3, 32, 0x1_0000] {
             q.set_num(bad);
-            assert!(matches!(q.activate(&m, false), Err(QueueError::BadSize { .. })));
+            assert!(matches!(
+                q.activate(&m, false),
+                Err(QueueError::BadSize { .. })
+            ));
             assert!(!q.ready());
         }
     }

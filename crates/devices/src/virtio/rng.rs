@@ -96,7 +96,12 @@ impl VirtioDevice for VirtioRng {
         QUEUE_SIZE
     }
 
-    fn process(&mut self, _queue: usize, q: &mut Queue, mem: &GuestMemory) -> Result<bool, QueueError> {
+    fn process(
+        &mut self,
+        _queue: usize,
+        q: &mut Queue,
+        mem: &GuestMemory,
+    ) -> Result<bool, QueueError> {
         let mut used = false;
         while let Some(chain) = q.pop(mem)? {
             if chain.readable_len() != 0 {
@@ -126,10 +131,15 @@ impl VirtioDevice for VirtioRng {
 fn make(props: &Props, ctx: &DeviceCtx<'_>) -> Result<Box<dyn Device>, DeviceError> {
     let rng = match props.get("seed") {
         Some(PropValue::U64(seed)) => VirtioRng::seeded(*seed),
-        _ => VirtioRng::host()
-            .map_err(|e| DeviceError::Realize(format!("{TYPE_NAME}: cannot open /dev/urandom: {e}")))?,
+        _ => VirtioRng::host().map_err(|e| {
+            DeviceError::Realize(format!("{TYPE_NAME}: cannot open /dev/urandom: {e}"))
+        })?,
     };
-    Ok(Box::new(VirtioBackend::new(ctx.name, Box::new(rng), Rc::clone(&ctx.dma))))
+    Ok(Box::new(VirtioBackend::new(
+        ctx.name,
+        Box::new(rng),
+        Rc::clone(&ctx.dma),
+    )))
 }
 
 /// The `virtio-rng-device` type (plugs into a `virtio-mmio` transport).
@@ -147,7 +157,12 @@ pub fn device_type() -> DeviceType {
 }
 
 #[cfg(test)]
-#[allow(clippy::expect_used, clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
+#[allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 mod tests {
     use super::*;
     use crate::virtio::testutil::{Bench, Buf, Driver};
@@ -175,7 +190,11 @@ mod tests {
         let mut b = Bench::new();
         let mut d = rng(&mut b, &[]);
         assert_eq!(d.read(0x008), DEVICE_ID);
-        assert_eq!(d.device_features() >> 32, 1, "only VERSION_1 in the high word");
+        assert_eq!(
+            d.device_features() >> 32,
+            1,
+            "only VERSION_1 in the high word"
+        );
         let (n1, a) = draw(&mut d, 0, 64);
         let (n2, c) = draw(&mut d, 1, 64);
         assert_eq!((n1, n2), (64, 64));

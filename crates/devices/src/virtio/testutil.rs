@@ -3,7 +3,12 @@
 //! [`Driver`] that programs a transport through `Device::read`/`write` and lays out split
 //! virtqueues in guest RAM the way Linux's virtio_mmio and virtio_ring do.
 
-#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::cell::RefCell;
 use std::path::PathBuf;
@@ -12,9 +17,9 @@ use std::rc::Rc;
 use breadboard_core::chardev::MemoryBackend;
 use breadboard_core::irq::RecordingSink;
 use breadboard_core::{
-    AddressSpace, BlockBackend, Chardev, ChardevRegistry, Clock, ClockMode, DeviceCell,
-    DeviceCtx, DeviceError, DeviceType, DriveRegistry, GuestMemory, Props, RamBlock, RawValue,
-    Region, RegionKind, TimerHandle, TimerQueue,
+    AddressSpace, BlockBackend, Chardev, ChardevRegistry, Clock, ClockMode, DeviceCell, DeviceCtx,
+    DeviceError, DeviceType, DriveRegistry, GuestMemory, Props, RamBlock, RawValue, Region,
+    RegionKind, TimerHandle, TimerQueue,
 };
 
 use super::queue::{VIRTQ_DESC_F_INDIRECT, VIRTQ_DESC_F_NEXT, VIRTQ_DESC_F_WRITE};
@@ -46,11 +51,19 @@ pub struct Buf {
 impl Buf {
     /// Device-readable.
     pub fn r(addr: u64, len: u32) -> Buf {
-        Buf { addr, len, writable: false }
+        Buf {
+            addr,
+            len,
+            writable: false,
+        }
     }
     /// Device-writable.
     pub fn w(addr: u64, len: u32) -> Buf {
-        Buf { addr, len, writable: true }
+        Buf {
+            addr,
+            len,
+            writable: true,
+        }
     }
 }
 
@@ -126,8 +139,16 @@ impl Bench {
     }
 
     /// Builds a device of type `ty` through its factory.
-    pub fn try_make(&mut self, ty: &DeviceType, props: &[(&str, &str)]) -> Result<DeviceCell, DeviceError> {
-        let props = Props::build(&ty.name, &ty.props, props.iter().map(|&(k, v)| (k, RawValue::Str(v))))?;
+    pub fn try_make(
+        &mut self,
+        ty: &DeviceType,
+        props: &[(&str, &str)],
+    ) -> Result<DeviceCell, DeviceError> {
+        let props = Props::build(
+            &ty.name,
+            &ty.props,
+            props.iter().map(|&(k, v)| (k, RawValue::Str(v))),
+        )?;
         let id = self.next_id;
         self.next_id += 1;
         let ctx = DeviceCtx {
@@ -145,7 +166,11 @@ impl Bench {
     }
 
     /// A backend of type `ty`, not plugged.
-    pub fn try_backend(&mut self, ty: &DeviceType, props: &[(&str, &str)]) -> Result<DeviceCell, DeviceError> {
+    pub fn try_backend(
+        &mut self,
+        ty: &DeviceType,
+        props: &[(&str, &str)],
+    ) -> Result<DeviceCell, DeviceError> {
         self.try_make(ty, props)
     }
 
@@ -161,7 +186,10 @@ impl Bench {
                 name: format!("virtio-mmio.{slot}"),
                 base,
                 size,
-                kind: RegionKind::Mmio { device: cell.clone(), index: 0 },
+                kind: RegionKind::Mmio {
+                    device: cell.clone(),
+                    index: 0,
+                },
                 owner: None,
             })
             .expect("map transport");
@@ -175,7 +203,9 @@ impl Bench {
 
     /// A transport with a backend of type `ty` plugged in, and a driver for it.
     pub fn device(&mut self, ty: &DeviceType, props: &[(&str, &str)]) -> Driver {
-        let backend = self.try_backend(ty, props).unwrap_or_else(|e| panic!("making {}: {e}", ty.name));
+        let backend = self
+            .try_backend(ty, props)
+            .unwrap_or_else(|e| panic!("making {}: {e}", ty.name));
         let (transport, slot) = self.transport();
         super::plug(&transport, backend.clone()).expect("plug");
         Driver {
@@ -228,7 +258,9 @@ impl Driver {
     }
 
     pub fn config_read(&self, off: u64, size: u8) -> u64 {
-        self.transport.borrow_mut().read(0, mmio::CONFIG + off, size)
+        self.transport
+            .borrow_mut()
+            .read(0, mmio::CONFIG + off, size)
     }
 
     pub fn status(&self) -> u32 {
@@ -246,7 +278,10 @@ impl Driver {
 
     /// Address of data page `n` of this driver.
     pub fn data(&self, n: u64) -> u64 {
-        assert!(n * PAGE < DATA_AREA, "data page {n} out of the driver's area");
+        assert!(
+            n * PAGE < DATA_AREA,
+            "data page {n} out of the driver's area"
+        );
         DATA_BASE + self.slot * DATA_AREA + n * PAGE
     }
 
@@ -285,7 +320,10 @@ impl Driver {
         self.write(0x020, f as u32);
         self.write(0x024, 1);
         self.write(0x020, (f >> 32) as u32);
-        self.write(0x070, status::ACKNOWLEDGE | status::DRIVER | status::FEATURES_OK);
+        self.write(
+            0x070,
+            status::ACKNOWLEDGE | status::DRIVER | status::FEATURES_OK,
+        );
         self.status() & status::FEATURES_OK != 0
     }
 
@@ -293,9 +331,16 @@ impl Driver {
     pub fn setup_queue(&mut self, q: u32, size: u32, desc: u64, avail: u64, used: u64) {
         self.write(0x030, q);
         assert_eq!(self.read(0x044), 0, "queue not ready before setup");
-        assert!(self.read(0x034) >= size.min(u32::from(QSIZE)), "QueueNumMax");
+        assert!(
+            self.read(0x034) >= size.min(u32::from(QSIZE)),
+            "QueueNumMax"
+        );
         // Clear the rings like a driver allocating zeroed memory would.
-        for (a, l) in [(desc, 16 * u64::from(QSIZE)), (avail, 0x1000), (used, 0x1000)] {
+        for (a, l) in [
+            (desc, 16 * u64::from(QSIZE)),
+            (avail, 0x1000),
+            (used, 0x1000),
+        ] {
             let _ = self.mem.write(a, &vec![0u8; l as usize]);
         }
         self.write(0x038, size);
@@ -380,7 +425,14 @@ impl Driver {
             if k + 1 < bufs.len() {
                 flags |= VIRTQ_DESC_F_NEXT;
             }
-            write_desc_at(&self.mem, dq.desc + 16 * u64::from(i), b.addr, b.len, flags, next);
+            write_desc_at(
+                &self.mem,
+                dq.desc + 16 * u64::from(i),
+                b.addr,
+                b.len,
+                flags,
+                next,
+            );
             i = next;
         }
         dq.next_desc = i;
@@ -396,13 +448,27 @@ impl Driver {
             if k + 1 < bufs.len() {
                 flags |= VIRTQ_DESC_F_NEXT;
             }
-            write_desc_at(&self.mem, table + 16 * k as u64, b.addr, b.len, flags, k as u16 + 1);
+            write_desc_at(
+                &self.mem,
+                table + 16 * k as u64,
+                b.addr,
+                b.len,
+                flags,
+                k as u16 + 1,
+            );
         }
         let dq = &mut self.queues[q];
         let head = dq.next_desc;
         dq.next_desc = (head + 1) % dq.size;
         let len = 16 * bufs.len() as u32;
-        write_desc_at(&self.mem, dq.desc + 16 * u64::from(head), table, len, VIRTQ_DESC_F_INDIRECT | flags_extra, 0);
+        write_desc_at(
+            &self.mem,
+            dq.desc + 16 * u64::from(head),
+            table,
+            len,
+            VIRTQ_DESC_F_INDIRECT | flags_extra,
+            0,
+        );
         head
     }
 
@@ -410,7 +476,9 @@ impl Driver {
     pub fn publish(&mut self, q: usize, head: u16) {
         let dq = &mut self.queues[q];
         let slot = dq.avail_idx % dq.size.max(1);
-        self.mem.write_u16(dq.avail + 4 + 2 * u64::from(slot), head).unwrap();
+        self.mem
+            .write_u16(dq.avail + 4 + 2 * u64::from(slot), head)
+            .unwrap();
         dq.avail_idx = dq.avail_idx.wrapping_add(1);
         self.mem.write_u16(dq.avail + 2, dq.avail_idx).unwrap();
     }
@@ -445,7 +513,10 @@ impl Driver {
         while dq.last_used != idx {
             let slot = u64::from(dq.last_used % dq.size);
             let e = dq.used + 4 + 8 * slot;
-            out.push((self.mem.read_u32(e).unwrap(), self.mem.read_u32(e + 4).unwrap()));
+            out.push((
+                self.mem.read_u32(e).unwrap(),
+                self.mem.read_u32(e + 4).unwrap(),
+            ));
             dq.last_used = dq.last_used.wrapping_add(1);
         }
         out
