@@ -18,13 +18,17 @@ fn main() {
             continue;
         }
         let mut parts = line.split_whitespace();
-        let (Some(name), Some(xlen)) = (parts.next(), parts.next()) else { continue };
+        let (Some(name), Some(xlen)) = (parts.next(), parts.next()) else {
+            continue;
+        };
         let xlen = match xlen {
             "rv32" => "Rv32",
             _ => "Rv64",
         };
-        let ident: String =
-            name.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
+        let ident: String = name
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+            .collect();
         let _ = writeln!(
             out,
             "#[test]\nfn isa_{ident}() {{ run_program({name:?}, breadboard_riscv::Xlen::{xlen}); }}"

@@ -9,7 +9,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use crate::insn::Insn;
+use crate::insn::Packed;
 
 /// Guest page size.
 pub const PAGE_SIZE: u64 = 4096;
@@ -109,7 +109,11 @@ impl CodePages {
         if mask == 0 {
             return;
         }
-        let own = if from == usize::MAX { 0 } else { 1u64 << (from % 64) };
+        let own = if from == usize::MAX {
+            0
+        } else {
+            1u64 << (from % 64)
+        };
         for (slot, q) in inner.queues.iter_mut().enumerate() {
             let bit = 1u64 << (slot % 64);
             if mask & bit != 0 && (slot != from || own == 0) {
@@ -143,12 +147,20 @@ impl CodePages {
     }
 
     pub(crate) fn has_events(&self, slot: usize) -> bool {
-        self.inner.borrow().queues.get(slot).is_some_and(|q| !q.is_empty())
+        self.inner
+            .borrow()
+            .queues
+            .get(slot)
+            .is_some_and(|q| !q.is_empty())
     }
 
     pub(crate) fn take_events(&self, slot: usize) -> Vec<CodeEvent> {
         let mut inner = self.inner.borrow_mut();
-        inner.queues.get_mut(slot).map(std::mem::take).unwrap_or_default()
+        inner
+            .queues
+            .get_mut(slot)
+            .map(std::mem::take)
+            .unwrap_or_default()
     }
 }
 
@@ -164,15 +176,15 @@ fn push_event(q: &mut Vec<CodeEvent>, e: CodeEvent) {
 /// The decoded instructions of one physical page.
 pub(crate) struct DecodedPage {
     /// One slot per 2-byte offset.
-    pub slots: Box<[Cell<Insn>; SLOTS]>,
+    pub slots: Box<[Cell<Packed>; SLOTS]>,
     /// Host address of the page's bytes (valid for the life of the machine, per `Bus`).
     pub host: *const u8,
 }
 
 impl DecodedPage {
     fn new(host: *const u8) -> DecodedPage {
-        let v: Vec<Cell<Insn>> = (0..SLOTS).map(|_| Cell::new(Insn::UNDECODED)).collect();
-        let slots: Box<[Cell<Insn>; SLOTS]> = match v.into_boxed_slice().try_into() {
+        let v: Vec<Cell<Packed>> = (0..SLOTS).map(|_| Cell::new(Packed::UNDECODED)).collect();
+        let slots: Box<[Cell<Packed>; SLOTS]> = match v.into_boxed_slice().try_into() {
             Ok(b) => b,
             // The vector has exactly SLOTS elements.
             Err(_) => unreachable!(),
@@ -183,7 +195,7 @@ impl DecodedPage {
     /// Forget every decoded slot.
     pub fn clear(&self) {
         for s in self.slots.iter() {
-            s.set(Insn::UNDECODED);
+            s.set(Packed::UNDECODED);
         }
     }
 
@@ -195,7 +207,7 @@ impl DecodedPage {
         let last = (off + len.max(1) - 1).min(PAGE_MASK) >> 1;
         for i in first..=last {
             if let Some(s) = self.slots.get(i as usize) {
-                s.set(Insn::UNDECODED);
+                s.set(Packed::UNDECODED);
             }
         }
     }
@@ -237,8 +249,23 @@ impl CodeCache {
 
     /// Invalidate decoded slots overlapping `[paddr, paddr + len)`.
     pub fn invalidate_range(&self, paddr: u64, len: u64) {
-        let mut a = paddr;
         let end = paddr.saturating_add(len.max(1));
+        if (end - paddr) / PAGE_SIZE > self.pages.len() as u64 {
+            // A range larger than the cache: check each cached page instead of each page.
+            for (&ppn, &idx) in &self.index {
+                let base = ppn << 12;
+                if base < end
+                    && base.saturating_add(PAGE_SIZE) > paddr
+                    && let Some(p) = self.page(idx)
+                {
+                    let lo = paddr.max(base);
+                    let hi = end.min(base + PAGE_SIZE);
+                    p.invalidate(lo - base, hi - lo);
+                }
+            }
+            return;
+        }
+        let mut a = paddr;
         while a < end {
             let page_end = (a | PAGE_MASK).saturating_add(1).min(end);
             if let Some(p) = self.lookup(a >> 12).and_then(|i| self.page(i)) {
@@ -255,7 +282,7 @@ impl CodeCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::insn::Op;
+    use crate::insn::{Insn, Op};
 
     #[test]
     fn test_code_pages_queue_write_for_other_harts_only() {
@@ -269,19 +296,43 @@ mod tests {
         assert!(!cp.has_events(a));
         assert!(!cp.has_events(b), "b holds no code from that page");
         cp.note_write(0x8000_0010, 4);
-        assert_eq!(cp.take_events(a), vec![CodeEvent::Written { paddr: 0x8000_0010, len: 4 }]);
+        assert_eq!(
+            cp.take_events(a),
+            vec![CodeEvent::Written {
+                paddr: 0x8000_0010,
+                len: 4
+            }]
+        );
+    }
+
+    #[test]
+    fn test_invalidate_huge_range_is_bounded() {
+        let mut c = CodeCache::default();
+        let idx = c.insert(0x80000, core::ptr::null());
+        if let Some(p) = c.page(idx) {
+            for s in p.slots.iter() {
+                s.set(Packed::pack(&Insn::new(Op::Addi, 0, 0, 0, 0, 4)));
+            }
+        }
+        c.invalidate_range(0, u64::MAX);
+        let op = c
+            .page(idx)
+            .and_then(|p| p.slots.first())
+            .map(|s| s.get().op());
+        assert_eq!(op, Some(Op::Undecoded));
     }
 
     #[test]
     fn test_decoded_page_invalidate_covers_preceding_slot() {
         let p = DecodedPage::new(core::ptr::null());
         for s in p.slots.iter() {
-            s.set(Insn::new(Op::Addi, 0, 0, 0, 0, 4));
+            s.set(Packed::pack(&Insn::new(Op::Addi, 0, 0, 0, 0, 4)));
         }
         p.invalidate(8, 1);
-        assert_eq!(p.slots[3].get().op, Op::Undecoded);
-        assert_eq!(p.slots[4].get().op, Op::Undecoded);
-        assert_eq!(p.slots[5].get().op, Op::Addi);
-        assert_eq!(p.slots[2].get().op, Op::Addi);
+        let op = |i: usize| p.slots.get(i).map(|s| s.get().op());
+        assert_eq!(op(3), Some(Op::Undecoded));
+        assert_eq!(op(4), Some(Op::Undecoded));
+        assert_eq!(op(5), Some(Op::Addi));
+        assert_eq!(op(2), Some(Op::Addi));
     }
 }

@@ -146,7 +146,12 @@ pub fn write_name(out: &mut dyn core::fmt::Write, csr: u16) -> core::fmt::Result
     ];
     for &(lo, hi, base) in table {
         if (lo..=hi).contains(&csr) {
-            let n = csr - lo + if base.ends_with("pmpcfg") || base.ends_with("pmpaddr") { 0 } else { 3 };
+            let n = csr - lo
+                + if base.ends_with("pmpcfg") || base.ends_with("pmpaddr") {
+                    0
+                } else {
+                    3
+                };
             let h = if (HPMCOUNTER3H..=HPMCOUNTER31H).contains(&csr)
                 || (MHPMCOUNTER3H..=MHPMCOUNTER31H).contains(&csr)
             {

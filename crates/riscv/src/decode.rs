@@ -248,7 +248,11 @@ pub fn decode32(x: u32, xlen: Xlen) -> Insn {
                 (0b100_1011, true) => Op::FnmsubD,
                 _ => Op::FnmaddD,
             };
-            Insn { rs3: field(x, 31, 27) as u8, rm: f3 as u8, ..r(op, x) }
+            Insn {
+                rs3: field(x, 31, 27) as u8,
+                rm: f3 as u8,
+                ..r(op, x)
+            }
         }
         0b101_0011 => decode_opfp(x, rv64),
         _ => ill,
@@ -312,7 +316,10 @@ fn decode_amo(x: u32, rv64: bool) -> Insn {
         _ => return ill,
     };
     let op = if double { d } else { w };
-    Insn { rm: field(x, 26, 25) as u8, ..r(op, x) }
+    Insn {
+        rm: field(x, 26, 25) as u8,
+        ..r(op, x)
+    }
 }
 
 fn decode_opfp(x: u32, rv64: bool) -> Insn {
@@ -385,7 +392,10 @@ fn decode_opfp(x: u32, rv64: bool) -> Insn {
     if uses_rm && !rm_ok(f3) {
         return ill;
     }
-    Insn { rm: if uses_rm { f3 as u8 } else { 0 }, ..r(op, x) }
+    Insn {
+        rm: if uses_rm { f3 as u8 } else { 0 },
+        ..r(op, x)
+    }
 }
 
 /// Decode a 16-bit compressed encoding (low two bits not `0b11`), expanding it to the base
@@ -473,7 +483,11 @@ pub fn decode16(c: u16, xlen: Xlen) -> Insn {
                 if !rv64 && shamt >= 32 {
                     return ill;
                 }
-                let op = if field(x, 11, 10) == 0 { Op::Srli } else { Op::Srai };
+                let op = if field(x, 11, 10) == 0 {
+                    Op::Srli
+                } else {
+                    Op::Srai
+                };
                 n(op, rs1p, rs1p, 0, shamt as i32)
             }
             2 => n(Op::Andi, rs1p, rs1p, 0, imm6),
@@ -586,7 +600,13 @@ mod tests {
 
     #[test]
     fn test_decode_word_ops_illegal_on_rv32() {
-        for x in [0x0015_051bu32, 0x00b5_053b, 0x0005_3503, 0x00a5_3023, 0x1005_b52f] {
+        for x in [
+            0x0015_051bu32,
+            0x00b5_053b,
+            0x0005_3503,
+            0x00a5_3023,
+            0x1005_b52f,
+        ] {
             assert_ne!(d64(x).op, Op::Illegal, "{x:#x}");
             assert_eq!(d32(x).op, Op::Illegal, "{x:#x}");
         }
@@ -613,7 +633,10 @@ mod tests {
     fn test_decode_amo() {
         // amoadd.w.aqrl a0, a1, (a2)
         let i = d64(0x06b6_252f);
-        assert_eq!((i.op, i.rd, i.rs1, i.rs2, i.rm), (Op::AmoaddW, 10, 12, 11, 3));
+        assert_eq!(
+            (i.op, i.rd, i.rs1, i.rs2, i.rm),
+            (Op::AmoaddW, 10, 12, 11, 3)
+        );
         // lr.w with rs2 != 0 is reserved
         assert_eq!(d64(0x1016_252f).op, Op::Illegal);
     }
@@ -681,8 +704,14 @@ mod tests {
 
     #[test]
     fn test_decode_compressed_reserved() {
-        for c in [0x0000u32, 0x8002 /* c.jr zero */, 0x4002 /* c.lwsp zero */, 0x6101 /* c.addi16sp 0 */, 0x6501 /* c.lui a0,0 */, 0x8000 /* q0 f3=4 */, 0x9d01 /* subw on rv32 below */]
-        {
+        for c in [
+            0x0000u32, 0x8002, /* c.jr zero */
+            0x4002, /* c.lwsp zero */
+            0x6101, /* c.addi16sp 0 */
+            0x6501, /* c.lui a0,0 */
+            0x8000, /* q0 f3=4 */
+            0x9d01, /* subw on rv32 below */
+        ] {
             let i = d32(c);
             if c == 0x9d01 {
                 assert_eq!(i.op, Op::Illegal);
@@ -696,6 +725,206 @@ mod tests {
         // c.slli a0, 32 is RV64 only
         assert_eq!(d64(0x1502).op, Op::Slli);
         assert_eq!(d32(0x1502).op, Op::Illegal);
+    }
+
+    /// A template encoding for every operation (all operand fields zero where possible),
+    /// found by searching the opcode/funct space.
+    fn templates(xlen: Xlen) -> std::collections::HashMap<Op, u32> {
+        let mut t = std::collections::HashMap::new();
+        let opcodes = [
+            0x37, 0x17, 0x6f, 0x67, 0x63, 0x03, 0x23, 0x13, 0x1b, 0x33, 0x3b, 0x0f, 0x73, 0x2f,
+            0x07, 0x27, 0x43, 0x47, 0x4b, 0x4f, 0x53,
+        ];
+        for op in opcodes {
+            for f3 in 0..8u32 {
+                for f7 in 0..128u32 {
+                    for r2 in 0..32u32 {
+                        let x = (f7 << 25) | (r2 << 20) | (f3 << 12) | op;
+                        let i = decode(x, xlen);
+                        t.entry(i.op).or_insert(x);
+                    }
+                }
+            }
+        }
+        // System instructions with fixed encodings.
+        for x in [
+            0x0000_0073u32,
+            0x0010_0073,
+            0x3020_0073,
+            0x1020_0073,
+            0x1050_0073,
+        ] {
+            t.insert(decode(x, xlen).op, x);
+        }
+        t
+    }
+
+    #[test]
+    fn test_decode_round_trips_every_operation_and_operand_field() {
+        use crate::insn::Format;
+        for xlen in [Xlen::Rv64, Xlen::Rv32] {
+            let t = templates(xlen);
+            let mut s = 0x1234_5678_9abc_def1u64;
+            let mut rnd = move |bits: u32| {
+                s ^= s << 13;
+                s ^= s >> 7;
+                s ^= s << 17;
+                (s as u32) & ((1u32 << bits) - 1)
+            };
+            for &op in Op::ALL {
+                if matches!(op, Op::Undecoded | Op::CrossPage | Op::Illegal) {
+                    continue;
+                }
+                let rv64_only = matches!(
+                    op,
+                    Op::Ld
+                        | Op::Sd
+                        | Op::Lwu
+                        | Op::Addiw
+                        | Op::Slliw
+                        | Op::Srliw
+                        | Op::Sraiw
+                        | Op::Addw
+                        | Op::Subw
+                        | Op::Sllw
+                        | Op::Srlw
+                        | Op::Sraw
+                        | Op::Mulw
+                        | Op::Divw
+                        | Op::Divuw
+                        | Op::Remw
+                        | Op::Remuw
+                        | Op::FcvtLS
+                        | Op::FcvtLuS
+                        | Op::FcvtSL
+                        | Op::FcvtSLu
+                        | Op::FcvtLD
+                        | Op::FcvtLuD
+                        | Op::FcvtDL
+                        | Op::FcvtDLu
+                        | Op::FmvXD
+                        | Op::FmvDX
+                ) || (op.ext() == crate::insn::Ext::A && op.name().ends_with(".d"));
+                let Some(&base) = t.get(&op) else {
+                    assert!(
+                        xlen == Xlen::Rv32 && rv64_only,
+                        "{op:?} has no encoding on {xlen:?}"
+                    );
+                    continue;
+                };
+                for _ in 0..200 {
+                    let (rd, rs1, rs2, rs3) = (rnd(5), rnd(5), rnd(5), rnd(5));
+                    let rm = [0, 1, 2, 3, 4, 7]
+                        .get((rnd(8) % 6) as usize)
+                        .copied()
+                        .unwrap_or(7);
+                    let imm12 = rnd(12);
+                    let mut x = base;
+                    let mut want = Insn::new(op, rd as u8, rs1 as u8, 0, 0, 4);
+                    match op.format() {
+                        Format::U => {
+                            let imm = rnd(20) << 12;
+                            x |= imm | (rd << 7);
+                            want = Insn::new(op, rd as u8, 0, 0, imm as i32, 4);
+                        }
+                        Format::J => {
+                            let imm = rnd(20) << 1;
+                            let imm = ((imm as i32) << 11 >> 11) as u32;
+                            x |= ((imm >> 20) & 1) << 31
+                                | ((imm >> 1) & 0x3ff) << 21
+                                | ((imm >> 11) & 1) << 20
+                                | ((imm >> 12) & 0xff) << 12
+                                | rd << 7;
+                            want = Insn::new(op, rd as u8, 0, 0, imm as i32, 4);
+                        }
+                        Format::B => {
+                            let imm = ((rnd(12) << 1) as i32) << 19 >> 19;
+                            let u = imm as u32;
+                            x |= ((u >> 12) & 1) << 31
+                                | ((u >> 5) & 0x3f) << 25
+                                | rs2 << 20
+                                | rs1 << 15
+                                | ((u >> 1) & 0xf) << 8
+                                | ((u >> 11) & 1) << 7;
+                            want = Insn::new(op, 0, rs1 as u8, rs2 as u8, imm, 4);
+                        }
+                        Format::Store | Format::FStore => {
+                            let imm = ((imm12 as i32) << 20) >> 20;
+                            x |= (imm12 >> 5) << 25 | rs2 << 20 | rs1 << 15 | (imm12 & 31) << 7;
+                            want = Insn::new(op, 0, rs1 as u8, rs2 as u8, imm, 4);
+                        }
+                        Format::I | Format::Load | Format::Jalr | Format::FLoad => {
+                            let imm = ((imm12 as i32) << 20) >> 20;
+                            x |= imm12 << 20 | rs1 << 15 | rd << 7;
+                            want.imm = imm;
+                        }
+                        Format::Shift => {
+                            let max = if xlen == Xlen::Rv64 && !op.name().ends_with('w') {
+                                6
+                            } else {
+                                5
+                            };
+                            let sh = rnd(max);
+                            x |= sh << 20 | rs1 << 15 | rd << 7;
+                            want.imm = sh as i32;
+                        }
+                        Format::R | Format::FR | Format::FCmp => {
+                            x |= rs2 << 20 | rs1 << 15 | rd << 7;
+                            want.rs2 = rs2 as u8;
+                        }
+                        Format::Csr => {
+                            x |= imm12 << 20 | rs1 << 15 | rd << 7;
+                            want.imm = imm12 as i32;
+                        }
+                        Format::Fence => {
+                            let bits = (rnd(8) << 4 >> 4) | rnd(4) << 4;
+                            let bits = bits & 0xff;
+                            x |= bits << 20;
+                            want = Insn::new(op, 0, 0, 0, bits as i32, 4);
+                        }
+                        Format::Plain => {
+                            want = Insn::new(op, 0, 0, 0, 0, 4);
+                            if op == Op::FenceI {
+                                x = base;
+                            }
+                        }
+                        Format::Sfence => {
+                            x |= rs2 << 20 | rs1 << 15;
+                            want = Insn::new(op, 0, rs1 as u8, rs2 as u8, 0, 4);
+                        }
+                        Format::Lr | Format::Amo => {
+                            let aqrl = rnd(2);
+                            let r2 = if op.format() == Format::Lr { 0 } else { rs2 };
+                            x |= aqrl << 25 | r2 << 20 | rs1 << 15 | rd << 7;
+                            want.rs2 = r2 as u8;
+                            want.rm = aqrl as u8;
+                        }
+                        Format::FR4 => {
+                            x |= rs3 << 27 | rs2 << 20 | rs1 << 15 | rm << 12 | rd << 7;
+                            want.rs2 = rs2 as u8;
+                            want.rs3 = rs3 as u8;
+                            want.rm = rm as u8;
+                        }
+                        Format::FRrm => {
+                            x |= rs2 << 20 | rs1 << 15 | rm << 12 | rd << 7;
+                            want.rs2 = rs2 as u8;
+                            want.rm = rm as u8;
+                        }
+                        Format::FR1rm | Format::FtoX | Format::XtoF => {
+                            x |= rs1 << 15 | rm << 12 | rd << 7;
+                            want.rs2 = ((base >> 20) & 31) as u8;
+                            want.rm = rm as u8;
+                        }
+                        Format::FmvToX | Format::FmvFromX => {
+                            x |= rs1 << 15 | rd << 7;
+                        }
+                        Format::None => continue,
+                    }
+                    let got = decode(x, xlen);
+                    assert_eq!(got, want, "{op:?} {x:#010x} on {xlen:?}");
+                }
+            }
+        }
     }
 
     #[test]

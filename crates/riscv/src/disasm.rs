@@ -24,11 +24,11 @@ pub const FREG_NAMES: [&str; 32] = [
 const RM_NAMES: [&str; 8] = ["rne", "rtz", "rdn", "rup", "rmm", "", "", "dyn"];
 
 fn x(r: u8) -> &'static str {
-    XREG_NAMES[(r & 31) as usize]
+    XREG_NAMES.get((r & 31) as usize).copied().unwrap_or("?")
 }
 
 fn f(r: u8) -> &'static str {
-    FREG_NAMES[(r & 31) as usize]
+    FREG_NAMES.get((r & 31) as usize).copied().unwrap_or("?")
 }
 
 /// A displayable disassembly of one instruction at `pc`.
@@ -44,7 +44,12 @@ pub struct Disasm {
 
 /// Disassemble `insn` located at `pc`.
 pub fn disasm(insn: &Insn, pc: u64, xlen: Xlen) -> String {
-    Disasm { insn: *insn, pc, xlen }.to_string()
+    Disasm {
+        insn: *insn,
+        pc,
+        xlen,
+    }
+    .to_string()
 }
 
 impl fmt::Display for Disasm {
@@ -55,12 +60,20 @@ impl fmt::Display for Disasm {
 
 fn target(pc: u64, imm: i32, xlen: Xlen) -> u64 {
     let t = pc.wrapping_add(imm as i64 as u64);
-    if xlen == Xlen::Rv32 { t & 0xffff_ffff } else { t }
+    if xlen == Xlen::Rv32 {
+        t & 0xffff_ffff
+    } else {
+        t
+    }
 }
 
 fn rm_suffix(out: &mut dyn Write, rm: u8) -> fmt::Result {
     if rm != 7 {
-        write!(out, ",{}", RM_NAMES[(rm & 7) as usize])?;
+        write!(
+            out,
+            ",{}",
+            RM_NAMES.get((rm & 7) as usize).copied().unwrap_or("")
+        )?;
     }
     Ok(())
 }
@@ -174,7 +187,13 @@ pub fn write_insn(out: &mut dyn Write, i: &Insn, pc: u64, xlen: Xlen) -> fmt::Re
         Format::J => write!(out, "{name}\t{},{:#x}", x(rd), target(pc, imm, xlen)),
         Format::Jalr | Format::Load => write!(out, "{name}\t{},{}({})", x(rd), imm, x(rs1)),
         Format::B => {
-            write!(out, "{name}\t{},{},{:#x}", x(rs1), x(rs2), target(pc, imm, xlen))
+            write!(
+                out,
+                "{name}\t{},{},{:#x}",
+                x(rs1),
+                x(rs2),
+                target(pc, imm, xlen)
+            )
         }
         Format::Store => write!(out, "{name}\t{},{}({})", x(rs2), imm, x(rs1)),
         Format::I => write!(out, "{name}\t{},{},{}", x(rd), x(rs1), imm),
@@ -183,7 +202,14 @@ pub fn write_insn(out: &mut dyn Write, i: &Insn, pc: u64, xlen: Xlen) -> fmt::Re
         Format::Fence => write_fence(out, imm as u32),
         Format::Csr => write_csr(out, i),
         Format::Lr => write!(out, "{name}{}\t{},({})", aqrl(i.rm), x(rd), x(rs1)),
-        Format::Amo => write!(out, "{name}{}\t{},{},({})", aqrl(i.rm), x(rd), x(rs2), x(rs1)),
+        Format::Amo => write!(
+            out,
+            "{name}{}\t{},{},({})",
+            aqrl(i.rm),
+            x(rd),
+            x(rs2),
+            x(rs1)
+        ),
         Format::Sfence => write!(out, "{name}\t{},{}", x(rs1), x(rs2)),
         Format::FLoad => write!(out, "{name}\t{},{}({})", f(rd), imm, x(rs1)),
         Format::FStore => write!(out, "{name}\t{},{}({})", f(rs2), imm, x(rs1)),
@@ -199,7 +225,11 @@ pub fn write_insn(out: &mut dyn Write, i: &Insn, pc: u64, xlen: Xlen) -> fmt::Re
         Format::FR1rm => {
             write!(out, "{name}\t{},{}", f(rd), f(rs1))?;
             // Widening conversion is exact: objdump omits its rounding mode.
-            if i.op != Op::FcvtDS { rm_suffix(out, i.rm) } else { Ok(()) }
+            if i.op != Op::FcvtDS {
+                rm_suffix(out, i.rm)
+            } else {
+                Ok(())
+            }
         }
         Format::FtoX => {
             write!(out, "{name}\t{},{}", x(rd), f(rs1))?;
@@ -208,7 +238,11 @@ pub fn write_insn(out: &mut dyn Write, i: &Insn, pc: u64, xlen: Xlen) -> fmt::Re
         Format::XtoF => {
             write!(out, "{name}\t{},{}", f(rd), x(rs1))?;
             // int32 -> double is exact: objdump omits its rounding mode.
-            if matches!(i.op, Op::FcvtDW | Op::FcvtDWu) { Ok(()) } else { rm_suffix(out, i.rm) }
+            if matches!(i.op, Op::FcvtDW | Op::FcvtDWu) {
+                Ok(())
+            } else {
+                rm_suffix(out, i.rm)
+            }
         }
         Format::FmvToX => write!(out, "{name}\t{},{}", x(rd), f(rs1)),
         Format::FmvFromX => write!(out, "{name}\t{},{}", f(rd), x(rs1)),
@@ -280,7 +314,11 @@ fn write_csr(out: &mut dyn Write, i: &Insn) -> fmt::Result {
             };
         }
         (Op::Csrrwi, csr::FFLAGS | csr::FRM, _, _) => {
-            let m = if csrn == csr::FFLAGS { "fsflagsi" } else { "fsrmi" };
+            let m = if csrn == csr::FFLAGS {
+                "fsflagsi"
+            } else {
+                "fsrmi"
+            };
             return write!(out, "{m}\t{},{}", x(rd), rs1);
         }
         _ => {}
@@ -353,6 +391,11 @@ mod tests {
             checked += 1;
         }
         assert!(checked > 1000, "golden table too small: {checked}");
-        assert!(failures.is_empty(), "{} mismatches:\n{}", failures.len(), failures.join("\n"));
+        assert!(
+            failures.is_empty(),
+            "{} mismatches:\n{}",
+            failures.len(),
+            failures.join("\n")
+        );
     }
 }

@@ -9,13 +9,17 @@
 use std::cell::Cell;
 
 use crate::Bus;
-use crate::code::{CodeCache, DecodedPage, PAGE_MASK, PAGE_SIZE};
+use crate::code::{CodeCache, DecodedPage, PAGE_MASK, PAGE_SIZE, SLOTS};
 use crate::decode::{decode16, decode32};
-use crate::insn::{Ext, Insn, Op, Xlen};
+use crate::insn::{Ext, Insn, Op, Packed, Xlen};
 use crate::mem::tlb_index;
 use crate::state::{Exception, Priv, State, Trap, ms};
 
-/// What an instruction did to the flow of control.
+/// Returned by `exec` instead of a pc when the outcome is in `State::flow` (pcs are even).
+pub(crate) const EXIT: u64 = 1;
+
+/// What an instruction did to the flow of control, when it is not "continue at this pc".
+#[derive(Clone, Copy, Debug)]
 pub(crate) enum Flow {
     /// Fall through to pc + len.
     Next,
@@ -59,12 +63,16 @@ pub(crate) fn filter(st: &State, i: Insn, raw: u32) -> Insn {
         Ext::F => st.ext.f,
         Ext::D => st.ext.d,
     } && (i.len == 4 || st.ext.c);
-    if ok || i.op == Op::Illegal { i } else { Insn::illegal(raw, i.len) }
+    if ok || i.op == Op::Illegal {
+        i
+    } else {
+        Insn::illegal(raw, i.len)
+    }
 }
 
 /// Decode the slot at page offset `off` from the page's host bytes.
 #[cold]
-fn decode_slot(st: &State, page: &DecodedPage, slot: &Cell<Insn>, off: u64, pc: u64) {
+fn decode_slot(st: &State, page: &DecodedPage, slot: &Cell<Packed>, off: u64, pc: u64) {
     let p = page.host.wrapping_add(off as usize);
     // SAFETY: `page.host` is the host address of a whole 4 KiB guest page that stays valid for
     // the machine's life (Bus contract) and `off` is an even offset below 4096.
@@ -82,14 +90,16 @@ fn decode_slot(st: &State, page: &DecodedPage, slot: &Cell<Insn>, off: u64, pc: 
     if st.trace.in_asm && insn.op != Op::CrossPage {
         tracing::info!(target: "in_asm", "{:#010x}: {}", pc, crate::disasm::Disasm { insn, pc, xlen: st.xlen });
     }
-    slot.set(insn);
+    slot.set(Packed::pack(&insn));
 }
 
 /// The decoded page for `pc` if the fetch TLB has it.
 #[inline(always)]
 fn fetch_hit<'c>(st: &State, code: &'c CodeCache, pc: u64) -> Option<&'c DecodedPage> {
-    let e = &st.tlb.fetch[tlb_index(pc)];
-    if e.tag == pc & !PAGE_MASK { code.page(e.page) } else { None }
+    match st.tlb.fetch.get(tlb_index(pc)) {
+        Some(e) if e.tag == pc & !PAGE_MASK => code.page(e.page),
+        _ => None,
+    }
 }
 
 /// Run pre-decoded instructions starting at `st.pc` (which the fetch TLB maps to `page_idx`).
@@ -100,100 +110,136 @@ pub(crate) fn run_block<B: Bus, const RV32: bool, const CAREFUL: bool>(
     bus: &mut B,
     page_idx: u32,
 ) -> BlockExit {
-    let Some(mut page) = code.page(page_idx) else { return BlockExit::Continue };
-    let mut pc = st.pc;
-    let mut base = pc & !PAGE_MASK;
+    let Some(mut page) = code.page(page_idx) else {
+        return BlockExit::Continue;
+    };
+    // The slot array, held directly so the loop does not reload it through `page`.
+    let mut slots: &[Cell<Packed>; SLOTS] = &page.slots;
+    let mut base = st.pc & !PAGE_MASK;
+    // The loop walks slot indices; the pc is `base | idx << 1`, computed only where needed.
+    let mut idx = ((st.pc & PAGE_MASK) >> 1) as usize;
     let mut n: u64 = 0;
     if CAREFUL && st.trace.exec {
-        tracing::info!(target: "exec", "hart {}: block {:#x}", st.hart_id, pc);
+        tracing::info!(target: "exec", "hart {}: block {:#x}", st.hart_id, st.pc);
     }
+    // Where to continue when the loop exits through a jump or an explicit target.
+    let mut target: Option<u64> = None;
     let exit = loop {
-        let off = pc.wrapping_sub(base);
-        let Some(slot) = page.slots.get((off >> 1) as usize) else {
+        let Some(slot) = slots.get(idx) else {
             // Sequential flow into the next page.
+            let pc = base.wrapping_add((idx as u64) << 1);
             match fetch_hit(st, code, pc) {
                 Some(p) => {
                     page = p;
+                    slots = &p.slots;
                     base = pc & !PAGE_MASK;
+                    idx = ((pc & PAGE_MASK) >> 1) as usize;
                     continue;
                 }
                 None => break BlockExit::Continue,
             }
         };
         let insn = slot.get();
-        n += 1;
-        match exec::<B, RV32>(st, code, bus, insn, pc) {
-            Flow::Next => {
-                pc = pc.wrapping_add(insn.len as u64);
-                if CAREFUL && n >= st.stop_at {
-                    break BlockExit::Continue;
-                }
-            }
-            Flow::Jump(t) => {
-                pc = t;
-                if n >= st.stop_at {
-                    break BlockExit::Continue;
-                }
-                if t & !PAGE_MASK != base {
-                    match fetch_hit(st, code, t) {
-                        Some(p) => {
-                            page = p;
-                            base = t & !PAGE_MASK;
+        n = n.wrapping_add(1);
+        let pc = base | ((idx as u64) << 1);
+        // Two inlined copies of `exec`, one per encoding length: the sequential step is then a
+        // constant on each (predicted) path instead of depending on the slot just loaded, which
+        // lets the CPU fetch the next slot before this one is done.
+        macro_rules! step {
+            ($len:literal) => {{
+                let npc = exec::<B, RV32, $len>(st, code, bus, insn, pc);
+                let flow = if npc == pc.wrapping_add($len) {
+                    Flow::Next
+                } else if npc != EXIT {
+                    Flow::Jump(npc)
+                } else {
+                    st.flow
+                };
+                match flow {
+                    Flow::Next => {
+                        idx += $len / 2;
+                        if CAREFUL && n >= st.stop_at {
+                            break BlockExit::Continue;
                         }
-                        None => break BlockExit::Continue,
                     }
-                }
-                if CAREFUL && st.trace.exec {
-                    tracing::info!(target: "exec", "hart {}: block {:#x}", st.hart_id, pc);
-                }
-            }
-            Flow::Sync(t) => {
-                pc = t;
-                break BlockExit::Continue;
-            }
-            Flow::Trap(t) => {
-                n -= 1;
-                break BlockExit::Trap(t);
-            }
-            Flow::Illegal => {
-                n -= 1;
-                break BlockExit::Illegal;
-            }
-            Flow::Wfi(t) => {
-                pc = t;
-                break BlockExit::Wfi;
-            }
-            Flow::FenceI(t) => {
-                pc = t;
-                break BlockExit::FenceI;
-            }
-            Flow::Decode => {
-                n -= 1;
-                decode_slot(st, page, slot, off, pc);
-            }
-            Flow::Slow => {
-                n -= 1;
-                break BlockExit::Slow;
-            }
-            Flow::Csr => {
-                // instret must count exactly the instructions before this one.
-                st.instret = st.instret.wrapping_add(n - 1);
-                n = 1;
-                match exec_csr(st, bus, insn, pc) {
-                    Flow::Next => pc = pc.wrapping_add(insn.len as u64),
+                    Flow::Jump(t) => {
+                        if n >= st.stop_at {
+                            target = Some(t);
+                            break BlockExit::Continue;
+                        }
+                        if t & !PAGE_MASK != base {
+                            match fetch_hit(st, code, t) {
+                                Some(p) => {
+                                    page = p;
+                                    slots = &p.slots;
+                                    base = t & !PAGE_MASK;
+                                }
+                                None => {
+                                    target = Some(t);
+                                    break BlockExit::Continue;
+                                }
+                            }
+                        }
+                        idx = ((t & PAGE_MASK) >> 1) as usize;
+                        if CAREFUL && st.trace.exec {
+                            tracing::info!(target: "exec", "hart {}: block {:#x}", st.hart_id, t);
+                        }
+                    }
                     Flow::Sync(t) => {
-                        pc = t;
+                        target = Some(t);
                         break BlockExit::Continue;
                     }
-                    _ => {
-                        n = 0;
+                    Flow::Trap(t) => {
+                        n = n.wrapping_sub(1);
+                        break BlockExit::Trap(t);
+                    }
+                    Flow::Illegal => {
+                        n = n.wrapping_sub(1);
                         break BlockExit::Illegal;
                     }
+                    Flow::Wfi(t) => {
+                        target = Some(t);
+                        break BlockExit::Wfi;
+                    }
+                    Flow::FenceI(t) => {
+                        target = Some(t);
+                        break BlockExit::FenceI;
+                    }
+                    Flow::Decode => {
+                        n = n.wrapping_sub(1);
+                        decode_slot(st, page, slot, (idx as u64) << 1, pc);
+                    }
+                    Flow::Slow => {
+                        n = n.wrapping_sub(1);
+                        break BlockExit::Slow;
+                    }
+                    Flow::Csr => {
+                        // instret must count exactly the instructions before this one.
+                        st.instret = st.instret.wrapping_add(n - 1);
+                        st.stop_at = st.stop_at.saturating_sub(n - 1);
+                        n = 1;
+                        match exec_csr(st, bus, insn, pc) {
+                            Flow::Next => idx += $len / 2,
+                            Flow::Sync(t) => {
+                                target = Some(t);
+                                break BlockExit::Continue;
+                            }
+                            _ => {
+                                n = 0;
+                                break BlockExit::Illegal;
+                            }
+                        }
+                    }
                 }
-            }
+            }};
+        }
+        if insn.is_compressed() {
+            step!(2)
+        } else {
+            step!(4)
         }
     };
-    st.pc = pc;
+    st.pc = target.unwrap_or_else(|| base.wrapping_add((idx as u64) << 1));
     st.instret = st.instret.wrapping_add(n);
     exit
 }
@@ -210,13 +256,26 @@ pub(crate) fn step_uncached<B: Bus, const RV32: bool>(
         Ok(r) => r,
         Err(t) => return BlockExit::Trap(t),
     };
-    let insn = if raw & 3 == 3 { decode32(raw, st.xlen) } else { decode16(raw as u16, st.xlen) };
-    let insn = filter(st, insn, raw);
-    let flow = match exec::<B, RV32>(st, code, bus, insn, pc) {
+    let insn = if raw & 3 == 3 {
+        decode32(raw, st.xlen)
+    } else {
+        decode16(raw as u16, st.xlen)
+    };
+    let insn = Packed::pack(&filter(st, insn, raw));
+    let npc = if insn.is_compressed() {
+        exec::<B, RV32, 2>(st, code, bus, insn, pc)
+    } else {
+        exec::<B, RV32, 4>(st, code, bus, insn, pc)
+    };
+    let flow = match if npc == EXIT {
+        st.flow
+    } else {
+        Flow::Jump(npc)
+    } {
         Flow::Csr => exec_csr(st, bus, insn, pc),
         f => f,
     };
-    let next = st.wrap(pc.wrapping_add(insn.len as u64));
+    let next = st.wrap(pc.wrapping_add(insn.length()));
     let (pc_after, exit) = match flow {
         Flow::Next => (next, BlockExit::Continue),
         Flow::Jump(t) | Flow::Sync(t) => (t, BlockExit::Continue),
@@ -232,10 +291,15 @@ pub(crate) fn step_uncached<B: Bus, const RV32: bool>(
 
 /// Zicsr instructions (Unprivileged ch. 9; access rules Privileged §2.1).
 #[inline(never)]
-pub(crate) fn exec_csr<B: Bus>(st: &mut State, bus: &mut B, i: Insn, pc: u64) -> Flow {
+pub(crate) fn exec_csr<B: Bus>(st: &mut State, bus: &mut B, i: Packed, pc: u64) -> Flow {
+    let i = i.unpack();
     let n = i.csr();
     let imm_form = matches!(i.op, Op::Csrrwi | Op::Csrrsi | Op::Csrrci);
-    let src = if imm_form { i.rs1 as u64 } else { st.get_x(i.rs1) };
+    let src = if imm_form {
+        i.rs1 as u64
+    } else {
+        st.get_x(i.rs1)
+    };
     let writes = match i.op {
         Op::Csrrw | Op::Csrrwi => true,
         _ => i.rs1 != 0,
@@ -246,7 +310,11 @@ pub(crate) fn exec_csr<B: Bus>(st: &mut State, bus: &mut B, i: Insn, pc: u64) ->
     if writes && n >> 10 == 3 {
         return Flow::Illegal;
     }
-    let mtime = if n & 0xf7f == crate::csr::TIME { bus.mtime() } else { 0 };
+    let mtime = if n & 0xf7f == crate::csr::TIME {
+        bus.mtime()
+    } else {
+        0
+    };
     let Ok(old) = st.csr_read(n, mtime) else {
         tracing::debug!(target: "unimp", "hart {}: csr {:#x} not implemented or not accessible", st.hart_id, n);
         return Flow::Illegal;
@@ -296,15 +364,23 @@ fn mulhsu(a: i64, b: u64) -> u64 {
 }
 #[inline(always)]
 fn div(a: i64, b: i64) -> u64 {
-    if b == 0 { u64::MAX } else { a.wrapping_div(b) as u64 }
+    if b == 0 {
+        u64::MAX
+    } else {
+        a.wrapping_div(b) as u64
+    }
 }
 #[inline(always)]
 fn divu(a: u64, b: u64) -> u64 {
-    if b == 0 { u64::MAX } else { a / b }
+    a.checked_div(b).unwrap_or(u64::MAX)
 }
 #[inline(always)]
 fn rem(a: i64, b: i64) -> u64 {
-    if b == 0 { a as u64 } else { a.wrapping_rem(b) as u64 }
+    if b == 0 {
+        a as u64
+    } else {
+        a.wrapping_rem(b) as u64
+    }
 }
 #[inline(always)]
 fn remu(a: u64, b: u64) -> u64 {
@@ -317,90 +393,107 @@ fn w(v: u64) -> u64 {
 
 /// Execute one decoded instruction at `pc`.
 #[inline(always)]
-pub(crate) fn exec<B: Bus, const RV32: bool>(
+pub(crate) fn exec<B: Bus, const RV32: bool, const LEN: u64>(
     st: &mut State,
     code: &CodeCache,
     bus: &mut B,
-    i: Insn,
+    i: Packed,
     pc: u64,
-) -> Flow {
+) -> u64 {
+    // Rare outcomes are parked in the state; the returned pc is then EXIT.
+    macro_rules! out {
+        ($f:expr) => {{
+            st.flow = $f;
+            EXIT
+        }};
+    }
     // RV32 registers hold sign-extended 32-bit values, so RV32 arithmetic is RV64's W form and
     // addresses are truncated to 32 bits.
     let sx = |v: u64| if RV32 { w(v) } else { v };
     let ea = |v: u64| if RV32 { v & 0xffff_ffff } else { v };
-    let a = st.get_x(i.rs1);
-    let b = st.get_x(i.rs2);
-    let imm = i.imm as i64 as u64;
+    let a = st.get_x(i.rs1());
+    // rs2 is read only by the operations that use it (keeps the dispatch path short).
+    macro_rules! b {
+        () => {
+            st.get_x(i.rs2())
+        };
+    }
+    let imm = i.imm() as i64 as u64;
     let shmask = if RV32 { 31 } else { 63 };
     macro_rules! wr {
         ($v:expr) => {{
             let v = $v;
-            st.set_x(i.rd, v);
-            Flow::Next
+            st.set_x(i.rd(), v);
+            pc.wrapping_add(LEN)
         }};
     }
     macro_rules! jump {
         ($t:expr) => {{
             let t: u64 = $t;
             if t & 2 != 0 && !st.ext.c {
-                return Flow::Trap(Trap::new(Exception::InsnMisaligned, t));
+                return out!(Flow::Trap(Trap::new(Exception::InsnMisaligned, t)));
             }
-            Flow::Jump(t)
+            t
         }};
     }
     macro_rules! branch {
         ($cond:expr) => {{
-            if $cond { jump!(ea(pc.wrapping_add(imm))) } else { Flow::Next }
+            if $cond {
+                jump!(ea(pc.wrapping_add(imm)))
+            } else {
+                pc.wrapping_add(LEN)
+            }
         }};
     }
     macro_rules! load {
         ($size:literal, $conv:expr) => {{
             match st.load::<B, $size>(bus, ea(a.wrapping_add(imm))) {
                 Ok(v) => wr!($conv(v)),
-                Err(t) => Flow::Trap(t),
+                Err(t) => out!(Flow::Trap(t)),
             }
         }};
     }
     macro_rules! store {
         ($size:literal) => {{
-            match st.store::<B, $size>(bus, code, ea(a.wrapping_add(imm)), b) {
-                Ok(()) => Flow::Next,
-                Err(t) => Flow::Trap(t),
+            match st.store::<B, $size>(bus, code, ea(a.wrapping_add(imm)), b!()) {
+                Ok(()) => pc.wrapping_add(LEN),
+                Err(t) => out!(Flow::Trap(t)),
             }
         }};
     }
     macro_rules! amo {
         ($size:literal, $f:expr) => {{
             let f = $f;
-            match st.amo(bus, code, ea(a), $size, |old: u64| f(old, b)) {
+            let rs2v = b!();
+            match st.amo(bus, code, ea(a), $size, |old: u64| f(old, rs2v)) {
                 Ok(old) => wr!(if $size == 4 { w(old) } else { old }),
-                Err(t) => Flow::Trap(t),
+                Err(t) => out!(Flow::Trap(t)),
             }
         }};
     }
-    match i.op {
+    match i.op() {
         Op::Lui => wr!(imm),
         Op::Auipc => wr!(sx(pc.wrapping_add(imm))),
         Op::Jal => {
             let t = ea(pc.wrapping_add(imm));
-            let link = sx(pc.wrapping_add(i.len as u64));
+            let link = sx(pc.wrapping_add(LEN));
             let f = jump!(t);
-            st.set_x(i.rd, link);
+            st.set_x(i.rd(), link);
             f
         }
         Op::Jalr => {
             let t = ea(a.wrapping_add(imm)) & !1;
-            let link = sx(pc.wrapping_add(i.len as u64));
+            let link = sx(pc.wrapping_add(LEN));
             let f = jump!(t);
-            st.set_x(i.rd, link);
+            st.set_x(i.rd(), link);
             f
         }
-        Op::Beq => branch!(a == b),
-        Op::Bne => branch!(a != b),
-        Op::Blt => branch!((a as i64) < (b as i64)),
-        Op::Bge => branch!((a as i64) >= (b as i64)),
-        Op::Bltu => branch!(a < b),
-        Op::Bgeu => branch!(a >= b),
+        Op::Beq => branch!(a == b!()),
+        Op::Bne => branch!(a != b!()),
+        Op::Blt => branch!((a as i64) < (b!() as i64)),
+        Op::Bge => branch!((a as i64) >= (b!() as i64)),
+        Op::Bltu => branch!(a < b!()),
+        Op::Bgeu => branch!(a >= b!()),
         Op::Lb => load!(1, |v: u64| v as i8 as i64 as u64),
         Op::Lh => load!(2, |v: u64| v as i16 as i64 as u64),
         Op::Lw => load!(4, |v: u64| v as i32 as i64 as u64),
@@ -419,130 +512,138 @@ pub(crate) fn exec<B: Bus, const RV32: bool>(
         Op::Ori => wr!(a | imm),
         Op::Andi => wr!(a & imm),
         Op::Slli => wr!(sx(a << (imm & shmask))),
-        Op::Srli => wr!(if RV32 { w((a as u32 >> (imm & 31)) as u64) } else { a >> (imm & 63) }),
+        Op::Srli => wr!(if RV32 {
+            w((a as u32 >> (imm & 31)) as u64)
+        } else {
+            a >> (imm & 63)
+        }),
         Op::Srai => wr!(if RV32 {
             ((a as i32) >> (imm & 31)) as i64 as u64
         } else {
             ((a as i64) >> (imm & 63)) as u64
         }),
-        Op::Add => wr!(sx(a.wrapping_add(b))),
-        Op::Sub => wr!(sx(a.wrapping_sub(b))),
-        Op::Sll => wr!(sx(a << (b & shmask))),
-        Op::Slt => wr!(((a as i64) < (b as i64)) as u64),
-        Op::Sltu => wr!((a < b) as u64),
-        Op::Xor => wr!(a ^ b),
-        Op::Srl => wr!(if RV32 { w((a as u32 >> (b & 31)) as u64) } else { a >> (b & 63) }),
-        Op::Sra => wr!(if RV32 {
-            ((a as i32) >> (b & 31)) as i64 as u64
+        Op::Add => wr!(sx(a.wrapping_add(b!()))),
+        Op::Sub => wr!(sx(a.wrapping_sub(b!()))),
+        Op::Sll => wr!(sx(a << (b!() & shmask))),
+        Op::Slt => wr!(((a as i64) < (b!() as i64)) as u64),
+        Op::Sltu => wr!((a < b!()) as u64),
+        Op::Xor => wr!(a ^ b!()),
+        Op::Srl => wr!(if RV32 {
+            w((a as u32 >> (b!() & 31)) as u64)
         } else {
-            ((a as i64) >> (b & 63)) as u64
+            a >> (b!() & 63)
         }),
-        Op::Or => wr!(a | b),
-        Op::And => wr!(a & b),
+        Op::Sra => wr!(if RV32 {
+            ((a as i32) >> (b!() & 31)) as i64 as u64
+        } else {
+            ((a as i64) >> (b!() & 63)) as u64
+        }),
+        Op::Or => wr!(a | b!()),
+        Op::And => wr!(a & b!()),
         Op::Addiw => wr!(w(a.wrapping_add(imm))),
         Op::Slliw => wr!(w(a << (imm & 31))),
         Op::Srliw => wr!(w((a as u32 >> (imm & 31)) as u64)),
         Op::Sraiw => wr!(((a as i32) >> (imm & 31)) as i64 as u64),
-        Op::Addw => wr!(w(a.wrapping_add(b))),
-        Op::Subw => wr!(w(a.wrapping_sub(b))),
-        Op::Sllw => wr!(w(a << (b & 31))),
-        Op::Srlw => wr!(w((a as u32 >> (b & 31)) as u64)),
-        Op::Sraw => wr!(((a as i32) >> (b & 31)) as i64 as u64),
-        Op::Mul => wr!(sx(a.wrapping_mul(b))),
+        Op::Addw => wr!(w(a.wrapping_add(b!()))),
+        Op::Subw => wr!(w(a.wrapping_sub(b!()))),
+        Op::Sllw => wr!(w(a << (b!() & 31))),
+        Op::Srlw => wr!(w((a as u32 >> (b!() & 31)) as u64)),
+        Op::Sraw => wr!(((a as i32) >> (b!() & 31)) as i64 as u64),
+        Op::Mul => wr!(sx(a.wrapping_mul(b!()))),
         Op::Mulh => wr!(if RV32 {
-            w(((a as i32 as i64).wrapping_mul(b as i32 as i64) >> 32) as u64)
+            w(((a as i32 as i64).wrapping_mul(b!() as i32 as i64) >> 32) as u64)
         } else {
-            mulh(a as i64, b as i64)
+            mulh(a as i64, b!() as i64)
         }),
         Op::Mulhsu => wr!(if RV32 {
-            w(((a as i32 as i64).wrapping_mul(b as u32 as i64) >> 32) as u64)
+            w(((a as i32 as i64).wrapping_mul(b!() as u32 as i64) >> 32) as u64)
         } else {
-            mulhsu(a as i64, b)
+            mulhsu(a as i64, b!())
         }),
         Op::Mulhu => wr!(if RV32 {
-            w(((a as u32 as u64).wrapping_mul(b as u32 as u64) >> 32) as u64)
+            w((a as u32 as u64).wrapping_mul(b!() as u32 as u64) >> 32)
         } else {
-            mulhu(a, b)
+            mulhu(a, b!())
         }),
         Op::Div => wr!(if RV32 {
-            w(div(a as i32 as i64, b as i32 as i64))
+            w(div(a as i32 as i64, b!() as i32 as i64))
         } else {
-            div(a as i64, b as i64)
+            div(a as i64, b!() as i64)
         }),
         Op::Divu => wr!(if RV32 {
-            w(divu(a as u32 as u64, b as u32 as u64))
+            w(divu(a as u32 as u64, b!() as u32 as u64))
         } else {
-            divu(a, b)
+            divu(a, b!())
         }),
         Op::Rem => wr!(if RV32 {
-            w(rem(a as i32 as i64, b as i32 as i64))
+            w(rem(a as i32 as i64, b!() as i32 as i64))
         } else {
-            rem(a as i64, b as i64)
+            rem(a as i64, b!() as i64)
         }),
         Op::Remu => wr!(if RV32 {
-            w(remu(a as u32 as u64, b as u32 as u64))
+            w(remu(a as u32 as u64, b!() as u32 as u64))
         } else {
-            remu(a, b)
+            remu(a, b!())
         }),
-        Op::Mulw => wr!(w(a.wrapping_mul(b))),
-        Op::Divw => wr!(w(div(a as i32 as i64, b as i32 as i64))),
-        Op::Divuw => wr!(w(divu(a as u32 as u64, b as u32 as u64))),
-        Op::Remw => wr!(w(rem(a as i32 as i64, b as i32 as i64))),
-        Op::Remuw => wr!(w(remu(a as u32 as u64, b as u32 as u64))),
-        Op::Fence => Flow::Next,
-        Op::FenceI => Flow::FenceI(ea(pc.wrapping_add(i.len as u64))),
-        Op::Ecall => Flow::Trap(Trap::new(
-            match st.prv {
+        Op::Mulw => wr!(w(a.wrapping_mul(b!()))),
+        Op::Divw => wr!(w(div(a as i32 as i64, b!() as i32 as i64))),
+        Op::Divuw => wr!(w(divu(a as u32 as u64, b!() as u32 as u64))),
+        Op::Remw => wr!(w(rem(a as i32 as i64, b!() as i32 as i64))),
+        Op::Remuw => wr!(w(remu(a as u32 as u64, b!() as u32 as u64))),
+        Op::Fence => pc.wrapping_add(LEN),
+        Op::FenceI => out!(Flow::FenceI(ea(pc.wrapping_add(LEN)))),
+        Op::Ecall => {
+            let cause = match st.prv {
                 Priv::User => Exception::EcallU,
                 Priv::Supervisor => Exception::EcallS,
                 Priv::Machine => Exception::EcallM,
-            },
-            0,
-        )),
-        Op::Ebreak => Flow::Trap(Trap::new(Exception::Breakpoint, pc)),
+            };
+            out!(Flow::Trap(Trap::new(cause, 0)))
+        }
+        Op::Ebreak => out!(Flow::Trap(Trap::new(Exception::Breakpoint, pc))),
         Op::Mret => {
             if st.prv != Priv::Machine {
-                return Flow::Illegal;
+                return out!(Flow::Illegal);
             }
             st.mret();
-            Flow::Sync(ea(st.pc))
+            out!(Flow::Sync(ea(st.pc)))
         }
         Op::Sret => {
             let tsr = st.mstatus & ms::TSR != 0;
             if !st.ext.s || st.prv == Priv::User || (st.prv == Priv::Supervisor && tsr) {
-                return Flow::Illegal;
+                return out!(Flow::Illegal);
             }
             st.sret();
-            Flow::Sync(ea(st.pc))
+            out!(Flow::Sync(ea(st.pc)))
         }
         Op::Wfi => {
             let tw = st.mstatus & ms::TW != 0;
             if (st.prv < Priv::Machine && tw) || (st.prv == Priv::User && st.ext.s) {
-                return Flow::Illegal;
+                return out!(Flow::Illegal);
             }
-            Flow::Wfi(ea(pc.wrapping_add(i.len as u64)))
+            out!(Flow::Wfi(ea(pc.wrapping_add(LEN))))
         }
         Op::SfenceVma => {
             let tvm = st.mstatus & ms::TVM != 0;
             if !st.ext.s || st.prv == Priv::User || (st.prv == Priv::Supervisor && tvm) {
-                return Flow::Illegal;
+                return out!(Flow::Illegal);
             }
             st.tlb.flush_all();
-            Flow::Sync(ea(pc.wrapping_add(i.len as u64)))
+            out!(Flow::Sync(ea(pc.wrapping_add(LEN))))
         }
-        Op::Csrrw | Op::Csrrs | Op::Csrrc | Op::Csrrwi | Op::Csrrsi | Op::Csrrci => Flow::Csr,
+        Op::Csrrw | Op::Csrrs | Op::Csrrc | Op::Csrrwi | Op::Csrrsi | Op::Csrrci => out!(Flow::Csr),
         Op::LrW | Op::LrD => {
-            let size = if i.op == Op::LrW { 4 } else { 8 };
+            let size = if i.op() == Op::LrW { 4 } else { 8 };
             match st.load_reserved(bus, ea(a), size) {
                 Ok(v) => wr!(if size == 4 { w(v) } else { v }),
-                Err(t) => Flow::Trap(t),
+                Err(t) => out!(Flow::Trap(t)),
             }
         }
         Op::ScW | Op::ScD => {
-            let size = if i.op == Op::ScW { 4 } else { 8 };
-            match st.store_conditional(bus, code, ea(a), size, b) {
+            let size = if i.op() == Op::ScW { 4 } else { 8 };
+            match st.store_conditional(bus, code, ea(a), size, b!()) {
                 Ok(ok) => wr!((!ok) as u64),
-                Err(t) => Flow::Trap(t),
+                Err(t) => out!(Flow::Trap(t)),
             }
         }
         Op::AmoswapW => amo!(4, |_o: u64, b: u64| b),
@@ -563,10 +664,74 @@ pub(crate) fn exec<B: Bus, const RV32: bool>(
         Op::AmomaxD => amo!(8, |o: u64, b: u64| (o as i64).max(b as i64) as u64),
         Op::AmominuD => amo!(8, |o: u64, b: u64| o.min(b)),
         Op::AmomaxuD => amo!(8, |o: u64, b: u64| o.max(b)),
-        Op::Undecoded => Flow::Decode,
-        Op::CrossPage => Flow::Slow,
-        Op::Illegal => Flow::Illegal,
-        _ => exec_fp(st, bus, i),
+        Op::Undecoded => out!(Flow::Decode),
+        Op::CrossPage => out!(Flow::Slow),
+        Op::Illegal => out!(Flow::Illegal),
+        Op::Flw
+        | Op::Fsw
+        | Op::FmaddS
+        | Op::FmsubS
+        | Op::FnmsubS
+        | Op::FnmaddS
+        | Op::FaddS
+        | Op::FsubS
+        | Op::FmulS
+        | Op::FdivS
+        | Op::FsqrtS
+        | Op::FsgnjS
+        | Op::FsgnjnS
+        | Op::FsgnjxS
+        | Op::FminS
+        | Op::FmaxS
+        | Op::FcvtWS
+        | Op::FcvtWuS
+        | Op::FcvtLS
+        | Op::FcvtLuS
+        | Op::FmvXW
+        | Op::FeqS
+        | Op::FltS
+        | Op::FleS
+        | Op::FclassS
+        | Op::FcvtSW
+        | Op::FcvtSWu
+        | Op::FcvtSL
+        | Op::FcvtSLu
+        | Op::FmvWX
+        | Op::Fld
+        | Op::Fsd
+        | Op::FmaddD
+        | Op::FmsubD
+        | Op::FnmsubD
+        | Op::FnmaddD
+        | Op::FaddD
+        | Op::FsubD
+        | Op::FmulD
+        | Op::FdivD
+        | Op::FsqrtD
+        | Op::FsgnjD
+        | Op::FsgnjnD
+        | Op::FsgnjxD
+        | Op::FminD
+        | Op::FmaxD
+        | Op::FcvtSD
+        | Op::FcvtDS
+        | Op::FeqD
+        | Op::FltD
+        | Op::FleD
+        | Op::FclassD
+        | Op::FcvtWD
+        | Op::FcvtWuD
+        | Op::FcvtLD
+        | Op::FcvtLuD
+        | Op::FmvXD
+        | Op::FcvtDW
+        | Op::FcvtDWu
+        | Op::FcvtDL
+        | Op::FcvtDLu
+        | Op::FmvDX => {
+            let f = exec_fp(st, bus, i.unpack());
+            out!(f)
+        }
     }
 }
 
@@ -574,5 +739,9 @@ pub(crate) fn exec<B: Bus, const RV32: bool>(
 pub(crate) fn insn_bits<B: Bus>(st: &mut State, bus: &mut B, pc: u64) -> u64 {
     let prv_xlen = st.xlen;
     let bits = st.fetch_slow(bus, pc).unwrap_or(0) as u64;
-    if prv_xlen == Xlen::Rv32 { bits & 0xffff_ffff } else { bits }
+    if prv_xlen == Xlen::Rv32 {
+        bits & 0xffff_ffff
+    } else {
+        bits
+    }
 }

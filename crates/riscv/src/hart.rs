@@ -34,7 +34,10 @@ impl std::fmt::Debug for Hart {
 impl Hart {
     /// A hart in its reset state.
     pub fn new(config: HartConfig) -> Hart {
-        Hart { st: State::new(config), code: CodeCache::default() }
+        Hart {
+            st: State::new(config),
+            code: CodeCache::default(),
+        }
     }
 
     /// Reset the architectural state (registers, CSRs, pc = reset pc). Decoded code is kept: it
@@ -241,7 +244,7 @@ impl Hart {
         {
             return Ok(Some(e.page));
         }
-        let pa = self.st.translate(pc, Access::Fetch)?;
+        let pa = self.st.translate(bus, pc, Access::Fetch)?;
         if !self.st.page_cacheable(pa, Access::Fetch) {
             return Ok(None);
         }
@@ -249,7 +252,9 @@ impl Hart {
         let idx = match self.code.lookup(ppn) {
             Some(i) => i,
             None => {
-                let Some(hp) = bus.host_page(pa & !PAGE_MASK) else { return Ok(None) };
+                let Some(hp) = bus.host_page(pa & !PAGE_MASK) else {
+                    return Ok(None);
+                };
                 if self.code.is_full() {
                     self.flush_code();
                 }
@@ -261,7 +266,10 @@ impl Hart {
             }
         };
         if let Some(e) = self.st.tlb.fetch.get_mut(ti) {
-            *e = FetchEntry { tag: pc & !PAGE_MASK, page: idx };
+            *e = FetchEntry {
+                tag: pc & !PAGE_MASK,
+                page: idx,
+            };
         }
         Ok(Some(idx))
     }
@@ -292,5 +300,395 @@ impl Hart {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::{Extensions, irq};
+    use crate::{BusError, HostPage, csr};
+
+    const RAM: u64 = 0x8000_0000;
+    const ROM_MMIO: u64 = 0x1000;
+
+    /// 64 KiB of RAM at 0x8000_0000 and a word-readable "code ROM" at 0x1000 that is only
+    /// reachable through `Bus::read` (no host page).
+    struct TestRam {
+        ram: Vec<u8>,
+        rom: Vec<u32>,
+    }
+
+    impl TestRam {
+        fn new(code: &[u32]) -> TestRam {
+            let mut t = TestRam {
+                ram: vec![0; 64 << 10],
+                rom: Vec::new(),
+            };
+            t.put(RAM, code);
+            t
+        }
+        fn put(&mut self, addr: u64, words: &[u32]) {
+            for (k, w) in words.iter().enumerate() {
+                let off = (addr - RAM) as usize + 4 * k;
+                if let Some(d) = self.ram.get_mut(off..off + 4) {
+                    d.copy_from_slice(&w.to_le_bytes());
+                }
+            }
+        }
+        fn put16(&mut self, addr: u64, h: u16) {
+            let off = (addr - RAM) as usize;
+            if let Some(d) = self.ram.get_mut(off..off + 2) {
+                d.copy_from_slice(&h.to_le_bytes());
+            }
+        }
+    }
+
+    impl Bus for TestRam {
+        fn host_page(&mut self, paddr: u64) -> Option<HostPage> {
+            let off = paddr.checked_sub(RAM)? & !0xfff;
+            let ptr = self.ram.get_mut(off as usize..)?.as_mut_ptr();
+            Some(HostPage {
+                ptr,
+                writable: true,
+            })
+        }
+        fn read(&mut self, paddr: u64, size: u8) -> Result<u64, BusError> {
+            let off = paddr.checked_sub(ROM_MMIO).ok_or(BusError::Unmapped)?;
+            let w = self
+                .rom
+                .get((off / 4) as usize)
+                .copied()
+                .ok_or(BusError::Unmapped)?;
+            let v = (w as u64) >> ((off & 3) * 8);
+            Ok(v & if size >= 8 {
+                u64::MAX
+            } else {
+                (1u64 << (size * 8)) - 1
+            })
+        }
+        fn write(&mut self, _paddr: u64, _size: u8, _value: u64) -> Result<(), BusError> {
+            Err(BusError::Unmapped)
+        }
+        fn mtime(&mut self) -> u64 {
+            0
+        }
+    }
+
+    fn hart() -> Hart {
+        Hart::new(HartConfig::rv64(0, RAM))
+    }
+
+    #[test]
+    fn test_store_into_decoded_code_is_seen_without_fence_i() {
+        // li s0,2; auipc t0,0; L: li a0,1; addi s0,s0,-1; beqz s0,done; lw t1,40(t0);
+        // sw t1,4(t0) (patches L with `li a0,7`); j L; done: j done; nop; nop; .word li a0,7
+        let mut bus = TestRam::new(&[
+            0x00200413, 0x00000297, 0x00100513, 0xfff40413, 0x00040863, 0x0282a303, 0x0062a223,
+            0xfedff06f, 0x0000006f, 0x00000013, 0x00000013, 0x00700513,
+        ]);
+        let mut h = hart();
+        h.run(&mut bus, 100);
+        assert_eq!(h.x(10), 7);
+        assert_eq!(h.pc(), RAM + 0x20);
+    }
+
+    #[test]
+    fn test_dma_write_reported_through_code_pages_invalidates_decoded_code() {
+        let mut bus = TestRam::new(&[0x00100513, 0x0000006f]); // li a0,1; j .
+        let mut h = hart();
+        h.run(&mut bus, 10);
+        assert_eq!(h.x(10), 1);
+        bus.put(RAM, &[0x00900513]); // li a0,9, written "by a device"
+        h.code_pages().note_write(RAM, 4);
+        h.set_pc(RAM);
+        h.run(&mut bus, 10);
+        assert_eq!(h.x(10), 9);
+    }
+
+    #[test]
+    fn test_misaligned_loads_and_stores_are_emulated() {
+        let mut bus = TestRam::new(&[
+            0x000802b7, 0x0012829b, 0x00c29293, 0x00128293, 0x00449337, 0x8cd3031b, 0x00e31313,
+            0x45530313, 0x00c31313, 0x66730313, 0x00c31313, 0x78830313, 0x0062b023, 0x0002b503,
+            0x0022a583, 0x0032d603, 0x0000006f,
+        ]);
+        let mut h = hart();
+        h.run(&mut bus, 100);
+        assert_eq!(h.x(10), 0x1122_3344_5566_7788);
+        assert_eq!(h.x(11), 0x3344_5566);
+        assert_eq!(h.x(12), 0x4455);
+        assert_eq!(h.read_csr(csr::MCAUSE, 0), Some(0), "no trap");
+    }
+
+    #[test]
+    fn test_misaligned_amo_raises_store_misaligned() {
+        let mut bus = TestRam::new(&[
+            0x00000297, 0x02428293, 0x30529073, 0x000802b7, 0x0012829b, 0x00c29293, 0x00228293,
+            0x00b2a52f, 0x0000006f, 0x34202573, 0x343025f3, 0x34102673, 0x0000006f,
+        ]);
+        let mut h = hart();
+        h.run(&mut bus, 100);
+        assert_eq!(h.x(10), 6);
+        assert_eq!(h.x(11), 0x8000_1002);
+        assert_eq!(h.x(12), RAM + 0x1c);
+    }
+
+    #[test]
+    fn test_unknown_csr_and_unmapped_load_trap_with_tval() {
+        let mut bus = TestRam::new(&[
+            0x00000297, 0x01428293, 0x30529073, 0x7c002573, 0x0000006f, 0x34202573, 0x343025f3,
+            0x34102673, 0x400002b7, 0x00000317, 0x01430313, 0x30531073, 0x0002b683, 0x0000006f,
+            0x342026f3, 0x34302773, 0x0000006f,
+        ]);
+        let mut h = hart();
+        h.run(&mut bus, 100);
+        assert_eq!(h.x(10), 2, "illegal instruction");
+        assert_eq!(h.x(11), 0x7c00_2573, "mtval holds the instruction bits");
+        assert_eq!(h.x(12), RAM + 0xc);
+        assert_eq!(h.x(13), 5, "load access fault");
+        assert_eq!(h.x(14), 0x4000_0000);
+    }
+
+    #[test]
+    fn test_user_counter_read_needs_mcounteren() {
+        let mut bus = TestRam::new(&[
+            0x00000297, 0x04428293, 0x30529073, 0xfff00293, 0x3b029073, 0x01f00293, 0x3a029073,
+            0x00000297, 0x01c28293, 0x34129073, 0x000022b7, 0x8002829b, 0x3002b073, 0x30200073,
+            0xc0002573, 0x06300593, 0x00000073, 0x34202673, 0x343026f3, 0x0000006f,
+        ]);
+        let mut h = hart();
+        h.run(&mut bus, 100);
+        assert_eq!(h.x(12), 2, "rdcycle in U-mode with mcounteren=0 is illegal");
+        assert_eq!(h.x(13), 0xc000_2573);
+        assert_eq!(h.x(11), 0, "the trap happened before `li a1, 99`");
+        assert_eq!(h.privilege(), Priv::Machine);
+    }
+
+    #[test]
+    fn test_jump_to_halfword_target_without_c_is_misaligned() {
+        let mut bus = TestRam::new(&[
+            0x00000297, 0x02028293, 0x30529073, 0x00000297, 0x01028293, 0x00228293, 0x000280e7,
+            0x0000006f, 0x34202573, 0x343025f3, 0x34102673, 0x00008693, 0x0000006f,
+        ]);
+        let mut config = HartConfig::rv64(0, RAM);
+        config.extensions = Extensions {
+            c: false,
+            ..Extensions::IMACU
+        };
+        let mut h = Hart::new(config);
+        h.run(&mut bus, 100);
+        assert_eq!(h.x(10), 0, "instruction address misaligned");
+        assert_eq!(h.x(11), RAM + 0x1e);
+        assert_eq!(h.x(12), RAM + 0x18, "reported on the jump");
+        assert_eq!(h.x(13), 0, "rd not written");
+    }
+
+    #[test]
+    fn test_small_budgets_are_exact() {
+        let mut bus = TestRam::new(&[0x00150513; 8]);
+        let mut h = hart();
+        assert_eq!(h.run(&mut bus, 5), RunExit::BudgetExhausted);
+        assert_eq!(h.instret(), 5);
+        assert_eq!(h.x(10), 5);
+        assert_eq!(h.pc(), RAM + 20);
+        h.run(&mut bus, 1);
+        assert_eq!(h.x(10), 6);
+    }
+
+    #[test]
+    fn test_code_outside_ram_runs_uncached() {
+        let mut bus = TestRam::new(&[]);
+        bus.rom = vec![0x00500513, 0x0000006f]; // li a0,5; j .
+        let mut h = hart();
+        h.set_pc(ROM_MMIO);
+        h.run(&mut bus, 10);
+        assert_eq!(h.x(10), 5);
+        assert_eq!(h.pc(), ROM_MMIO + 4);
+    }
+
+    #[test]
+    fn test_instruction_crossing_a_page_boundary() {
+        let mut bus = TestRam::new(&[]);
+        // li a0,3 (0x00300513) split over 0x8000_0ffe / 0x8000_1000, then j .
+        bus.put16(RAM + 0xffe, 0x0513);
+        bus.put16(RAM + 0x1000, 0x0030);
+        bus.put(RAM + 0x1004, &[0x0000006f]);
+        bus.put16(RAM + 0x1002, 0x0001); // c.nop
+        let mut h = hart();
+        h.set_pc(RAM + 0xffe);
+        h.run(&mut bus, 10);
+        assert_eq!(h.x(10), 3);
+        assert_eq!(h.pc(), RAM + 0x1004);
+    }
+
+    #[test]
+    fn test_wfi_waits_until_an_enabled_interrupt_is_pending() {
+        let mut bus = TestRam::new(&[0x10500073, 0x00100513, 0x0000006f]); // wfi; li a0,1; j .
+        let mut h = hart();
+        assert!(h.write_csr(csr::MIE, 1 << irq::MTI));
+        assert_eq!(h.run(&mut bus, 100), RunExit::Wfi);
+        assert_eq!(h.pc(), RAM + 4);
+        assert_eq!(h.run(&mut bus, 100), RunExit::Wfi, "still nothing pending");
+        assert_eq!(h.instret(), 1);
+        h.irqs().set(irq::MTI, true);
+        // mstatus.MIE is clear: no trap, execution resumes after the wfi.
+        assert_eq!(h.run(&mut bus, 10), RunExit::BudgetExhausted);
+        assert_eq!(h.x(10), 1);
+        assert_eq!(h.read_csr(csr::MCAUSE, 0), Some(0));
+    }
+
+    #[test]
+    fn test_sv39_supervisor_mode_with_delegated_page_fault() {
+        // M-mode sets up PMP, a gigapage identity map for 0x8000_0000, a 3-level mapping of
+        // VA 0x4000_0000 -> PA 0x8000_7000 (A/D clear), delegates load page faults, enters
+        // S-mode with Sv39; S stores/loads through the mapping, then faults on 0x4000_1000;
+        // the S handler records scause/stval and does ecall (cause 9 in M).
+        let mut bus = TestRam::new(&[
+            0x00000297, 0x0f028293, 0x30529073, 0xfff00293, 0x3b029073, 0x01f00293, 0x3a029073,
+            0x000202b7, 0x0012829b, 0x00e29293, 0x20000337, 0x0cf3031b, 0x0062b823, 0x20001337,
+            0x4013031b, 0x0062b423, 0x000802b7, 0x0052829b, 0x00c29293, 0x20002337, 0x8013031b,
+            0x0062b023, 0x000402b7, 0x0032829b, 0x00d29293, 0x20002337, 0xc073031b, 0x0062b023,
+            0x000022b7, 0x30229073, 0x00000297, 0x06828293, 0x10529073, 0xfff0029b, 0x02c29293,
+            0x00128293, 0x01329293, 0x00428293, 0x18029073, 0x00000297, 0x02828293, 0x34129073,
+            0x000022b7, 0x8002829b, 0x3002b073, 0x000012b7, 0x8002829b, 0x3002a073, 0x30200073,
+            0x400002b7, 0x02a00313, 0x0062b023, 0x0002b503, 0x400012b7, 0x0002b683, 0x0000006f,
+            0x142025f3, 0x14302673, 0x00000073, 0x0000006f, 0x34202773, 0x0000006f,
+        ]);
+        let mut config = HartConfig::rv64(0, RAM);
+        config.extensions = Extensions {
+            s: true,
+            ..Extensions::IMACU
+        };
+        let mut h = Hart::new(config);
+        h.run(&mut bus, 500);
+        assert_eq!(h.x(10), 42, "store and load through the 4 KiB mapping");
+        assert_eq!(h.x(11), 13, "load page fault delegated to S");
+        assert_eq!(h.x(12), 0x4000_1000, "stval");
+        assert_eq!(h.x(14), 9, "ecall from S reaches M");
+        let word = |a: u64| {
+            let o = (a - RAM) as usize;
+            bus.ram
+                .get(o..o + 8)
+                .map(|b| b.iter().rev().fold(0u64, |v, &x| v << 8 | x as u64))
+        };
+        assert_eq!(word(0x8000_7000), Some(42), "physical page written");
+        assert_eq!(
+            word(0x8000_6000).map(|p| p & 0xc0),
+            Some(0xc0),
+            "A and D set by the walk"
+        );
+    }
+
+    fn put64(bus: &mut TestRam, addr: u64, v: u64) {
+        bus.put(addr, &[v as u32, (v >> 32) as u32]);
+    }
+
+    fn s_mode_hart(config: HartConfig) -> Hart {
+        let mut config = config;
+        config.extensions = Extensions {
+            s: true,
+            ..Extensions::IMACU
+        };
+        let mut h = Hart::new(config);
+        // PMP: everything RWX for S/U (NAPOT over the whole space).
+        assert!(h.write_csr(csr::PMPADDR0, u64::MAX));
+        assert!(h.write_csr(csr::PMPCFG0, 0x1f));
+        h
+    }
+
+    #[test]
+    fn test_sv48_four_level_walk() {
+        // S-mode code at 0x8000_0000 (identity 1 GiB page at level 2) loads from
+        // VA 0x4000_0008 mapped through all four levels to PA 0x8000_7000.
+        let mut bus = TestRam::new(&[0x0082b503, 0x00a2b823, 0x0000006f]); // ld a0,8(t0); sd a0,16(t0); j .
+        let (l3, l2, l1, l0) = (
+            0x8000_4000u64,
+            0x8000_5000u64,
+            0x8000_6000u64,
+            0x8000_3000u64,
+        );
+        put64(&mut bus, l3, (l2 >> 12) << 10 | 1); // VPN3 = 0
+        put64(&mut bus, l2 + 8, (l1 >> 12) << 10 | 1); // VPN2 = 1 (0x4000_0000)
+        put64(&mut bus, l2 + 16, (0x8000_0000u64 >> 12) << 10 | 0xcb); // VPN2 = 2: RX+A+D gigapage
+        put64(&mut bus, l1, (l0 >> 12) << 10 | 1);
+        put64(&mut bus, l0, (0x8000_7000u64 >> 12) << 10 | 0x07);
+        put64(&mut bus, 0x8000_7008, 0x1234_5678_9abc_def0);
+        let mut h = s_mode_hart(HartConfig::rv64(0, RAM));
+        assert!(h.write_csr(csr::SATP, (9 << 60) | (l3 >> 12)));
+        h.set_privilege(Priv::Supervisor);
+        h.set_x(5, 0x4000_0000);
+        h.run(&mut bus, 3);
+        assert_eq!(h.read_csr(csr::SCAUSE, 0), Some(0), "no fault");
+        assert_eq!(h.read_csr(csr::MCAUSE, 0), Some(0), "no fault");
+        assert_eq!(h.x(10), 0x1234_5678_9abc_def0);
+        let mut w = [0u8; 8];
+        w.copy_from_slice(bus.ram.get(0x7010..0x7018).unwrap_or(&[0; 8]));
+        assert_eq!(u64::from_le_bytes(w), 0x1234_5678_9abc_def0);
+    }
+
+    #[test]
+    fn test_sv32_megapage_and_user_page_permissions() {
+        // RV32 S-mode: code in a 4 MiB identity megapage, VA 0x4000_0000 -> PA 0x8000_7000 as a
+        // U page: S may not touch it without SUM (load page fault), may with SUM.
+        let mut bus = TestRam::new(&[0x0002a503, 0x0000006f]); // lw a0,0(t0); j .
+        let (root, l0) = (0x8000_4000u64, 0x8000_5000u64);
+        bus.put(root + 4 * 0x200, &[((0x8000_0000u32 >> 12) << 10) | 0xcb]);
+        bus.put(root + 4 * 0x100, &[((l0 as u32 >> 12) << 10) | 1]);
+        bus.put(l0, &[((0x8000_7000u32 >> 12) << 10) | 0xd7]); // V R W U A D
+        bus.put(0x8000_7000, &[0xcafe_f00d]);
+        let mut h = s_mode_hart(HartConfig::rv32(0, RAM));
+        assert!(h.write_csr(csr::SATP, (1 << 31) | (root >> 12)));
+        assert!(h.write_csr(csr::MTVEC, RAM + 4)); // the `j .`
+        h.set_privilege(Priv::Supervisor);
+        h.set_x(5, 0x4000_0000);
+        h.run(&mut bus, 3);
+        assert_eq!(
+            h.read_csr(csr::MCAUSE, 0),
+            Some(13),
+            "S touching a U page without SUM"
+        );
+        assert_eq!(h.read_csr(csr::MTVAL, 0), Some(0x4000_0000));
+        assert!(h.write_csr(csr::MSTATUS, 1 << 18)); // SUM
+        h.set_privilege(Priv::Supervisor);
+        h.set_pc(RAM);
+        h.run(&mut bus, 3);
+        assert_eq!(h.x(10), 0xcafe_f00d);
+    }
+
+    #[test]
+    fn test_pmp_tor_region_limits_user_mode() {
+        // U-mode code at 0x8000_0000 may use [0x8000_0000, 0x8000_2000) only.
+        let mut bus = TestRam::new(&[0x0002a503, 0x0000006f]); // lw a0,0(t0); j .
+        let mut h = hart();
+        assert!(h.write_csr(csr::PMPADDR0, 0x8000_2000 >> 2));
+        assert!(h.write_csr(csr::PMPCFG0, 0x0f)); // TOR, RWX
+        assert!(h.write_csr(csr::MTVEC, RAM + 4));
+        h.set_privilege(Priv::User);
+        h.set_x(5, 0x8000_1ffc);
+        h.run(&mut bus, 2);
+        assert_eq!(h.read_csr(csr::MCAUSE, 0), Some(0), "inside the region");
+        h.set_privilege(Priv::User);
+        h.set_pc(RAM);
+        h.set_x(5, 0x8000_2000);
+        h.run(&mut bus, 2);
+        assert_eq!(h.read_csr(csr::MCAUSE, 0), Some(5), "load access fault");
+        assert_eq!(h.read_csr(csr::MTVAL, 0), Some(0x8000_2000));
+        // M-mode ignores unlocked entries.
+        h.set_pc(RAM);
+        h.run(&mut bus, 2);
+        assert_eq!(h.privilege(), Priv::Machine);
+        assert_eq!(h.read_csr(csr::MCAUSE, 0), Some(5), "no new trap");
+    }
+
+    #[test]
+    fn test_rv32_arithmetic_wraps_at_32_bits() {
+        // lui a0,0x80000; addi a0,a0,-1 (0x7fffffff); addi a0,a0,1 -> 0x80000000 (sign-extended
+        // internally, read back as 32 bits); srli a1,a0,31; j .
+        let mut bus = TestRam::new(&[0x80000537, 0xfff50513, 0x00150513, 0x01f55593, 0x0000006f]);
+        let mut h = Hart::new(HartConfig::rv32(0, RAM));
+        h.run(&mut bus, 10);
+        assert_eq!(h.x(10), 0x8000_0000);
+        assert_eq!(h.x(11), 1);
     }
 }

@@ -379,7 +379,17 @@ impl Insn {
 
     /// A plain instruction with the given fields (`rs3`, `rm` zero).
     pub const fn new(op: Op, rd: u8, rs1: u8, rs2: u8, imm: i32, len: u8) -> Insn {
-        Insn { op, rd, rs1, rs2, imm, rs3: 0, rm: 0, len, pad: 0 }
+        Insn {
+            op,
+            rd,
+            rs1,
+            rs2,
+            imm,
+            rs3: 0,
+            rm: 0,
+            len,
+            pad: 0,
+        }
     }
 
     /// An illegal instruction carrying its raw bits (for `mtval`).
@@ -398,6 +408,103 @@ impl Insn {
     }
 }
 
+/// An [`Insn`] packed into one 64-bit word: the decode cache's slot format, so the interpreter
+/// fetches an instruction with one load and extracts fields with shifts.
+///
+/// Layout: op `[7:0]`, rd `[12:8]`, rs1 `[17:13]`, rs2 `[22:18]`, rs3 `[27:23]`, rm `[30:28]`,
+/// compressed `[31]`, imm `[63:32]`. The zero word is `Op::Undecoded`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Packed(u64);
+
+impl Packed {
+    /// The "not decoded yet" slot value.
+    pub const UNDECODED: Packed = Packed(0);
+
+    /// Pack a decoded instruction.
+    pub const fn pack(i: &Insn) -> Packed {
+        Packed(
+            i.op as u64
+                | ((i.rd as u64 & 31) << 8)
+                | ((i.rs1 as u64 & 31) << 13)
+                | ((i.rs2 as u64 & 31) << 18)
+                | ((i.rs3 as u64 & 31) << 23)
+                | ((i.rm as u64 & 7) << 28)
+                | (((i.len == 2) as u64) << 31)
+                | ((i.imm as u32 as u64) << 32),
+        )
+    }
+
+    /// Unpack into the plain form.
+    pub fn unpack(self) -> Insn {
+        Insn {
+            op: self.op(),
+            rd: self.rd(),
+            rs1: self.rs1(),
+            rs2: self.rs2(),
+            imm: self.imm(),
+            rs3: self.rs3(),
+            rm: self.rm(),
+            len: self.length() as u8,
+            pad: 0,
+        }
+    }
+
+    /// The operation.
+    #[inline(always)]
+    pub fn op(self) -> Op {
+        let b = self.0 as u8;
+        // SAFETY: `Op` is `repr(u8)` with discriminants 0..Op::ALL.len(), and the low byte of a
+        // `Packed` is always one of them: the field is private and only `pack` (from a valid
+        // `Op`) and `UNDECODED` (0 = `Op::Undecoded`) create values.
+        unsafe { core::mem::transmute::<u8, Op>(b) }
+    }
+    /// Destination register.
+    #[inline(always)]
+    pub fn rd(self) -> u8 {
+        (self.0 >> 8) as u8 & 31
+    }
+    /// First source register.
+    #[inline(always)]
+    pub fn rs1(self) -> u8 {
+        (self.0 >> 13) as u8 & 31
+    }
+    /// Second source register.
+    #[inline(always)]
+    pub fn rs2(self) -> u8 {
+        (self.0 >> 18) as u8 & 31
+    }
+    /// Third source register.
+    #[inline(always)]
+    pub fn rs3(self) -> u8 {
+        (self.0 >> 23) as u8 & 31
+    }
+    /// Rounding mode / aq-rl.
+    #[inline(always)]
+    pub fn rm(self) -> u8 {
+        (self.0 >> 28) as u8 & 7
+    }
+    /// Encoding length in bytes (2 or 4).
+    #[inline(always)]
+    pub fn length(self) -> u64 {
+        4 - ((self.0 >> 30) & 2)
+    }
+    /// Whether the encoding was compressed.
+    #[inline(always)]
+    pub fn is_compressed(self) -> bool {
+        self.0 & (1 << 31) != 0
+    }
+    /// Immediate.
+    #[inline(always)]
+    pub fn imm(self) -> i32 {
+        (self.0 >> 32) as i32
+    }
+    /// CSR number (Zicsr).
+    #[inline(always)]
+    pub fn csr(self) -> u16 {
+        (self.0 >> 32) as u16 & 0xfff
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -405,6 +512,25 @@ mod tests {
     #[test]
     fn test_insn_is_twelve_bytes() {
         assert_eq!(core::mem::size_of::<Insn>(), 12);
+    }
+
+    #[test]
+    fn test_packed_round_trip() {
+        for (k, &op) in Op::ALL.iter().enumerate() {
+            let i = Insn {
+                op,
+                rd: (k % 32) as u8,
+                rs1: ((k * 7) % 32) as u8,
+                rs2: ((k * 13) % 32) as u8,
+                imm: -(k as i32) * 4099,
+                rs3: ((k * 3) % 32) as u8,
+                rm: (k % 8) as u8,
+                len: if k.is_multiple_of(2) { 2 } else { 4 },
+                pad: 0,
+            };
+            assert_eq!(Packed::pack(&i).unpack(), i);
+        }
+        assert_eq!(Packed::UNDECODED.op(), Op::Undecoded);
     }
 
     #[test]

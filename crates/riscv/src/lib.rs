@@ -1,6 +1,7 @@
 //! breadboard's RISC-V hart: one decoder shared by executor, disassembler, tracer and debugger,
-//! and an interpreter for RV32/RV64 IMAC with M/U privilege (RISC-V Unprivileged ISA 20191213,
-//! Privileged ISA 20211203). See `DESIGN.md` beside this crate.
+//! and an interpreter for RV32/RV64 IMAC with M, S and U privilege, Sv32/Sv39/Sv48 and PMP
+//! (RISC-V Unprivileged ISA 20191213, Privileged ISA 20211203). See `DESIGN.md` beside this
+//! crate.
 //!
 //! The hart is generic over its [`Bus`]: RAM and ROM are reached through host pointers cached in
 //! a soft TLB, only MMIO goes through `Bus::read`/`Bus::write`.
@@ -8,6 +9,7 @@
 pub mod csr;
 pub mod decode;
 pub mod disasm;
+pub mod fp;
 pub mod insn;
 
 mod code;

@@ -28,7 +28,15 @@ pub(crate) struct TlbEntry {
     pub paddr: u64,
 }
 
-const EMPTY: TlbEntry = TlbEntry { tag: INVALID, host: core::ptr::null_mut(), paddr: 0 };
+const EMPTY: TlbEntry = TlbEntry {
+    tag: INVALID,
+    host: core::ptr::null_mut(),
+    paddr: 0,
+};
+
+/// Where a store goes: a host pointer (and whether the page holds decoded code) or MMIO (None),
+/// plus the physical address.
+type StoreTarget = (Option<(*mut u8, bool)>, u64);
 
 #[derive(Clone, Copy)]
 pub(crate) struct FetchEntry {
@@ -37,7 +45,10 @@ pub(crate) struct FetchEntry {
     pub page: u32,
 }
 
-const FETCH_EMPTY: FetchEntry = FetchEntry { tag: INVALID, page: 0 };
+const FETCH_EMPTY: FetchEntry = FetchEntry {
+    tag: INVALID,
+    page: 0,
+};
 
 pub(crate) struct Tlb {
     pub load: [TlbEntry; TLB_SIZE],
@@ -47,7 +58,11 @@ pub(crate) struct Tlb {
 
 impl Tlb {
     pub fn new() -> Tlb {
-        Tlb { load: [EMPTY; TLB_SIZE], store: [EMPTY; TLB_SIZE], fetch: [FETCH_EMPTY; TLB_SIZE] }
+        Tlb {
+            load: [EMPTY; TLB_SIZE],
+            store: [EMPTY; TLB_SIZE],
+            fetch: [FETCH_EMPTY; TLB_SIZE],
+        }
     }
 
     pub fn flush_all(&mut self) {
@@ -79,6 +94,14 @@ pub(crate) enum Access {
 }
 
 impl Access {
+    fn page_fault(self) -> Exception {
+        match self {
+            Access::Fetch => Exception::InsnPageFault,
+            Access::Load => Exception::LoadPageFault,
+            Access::Store => Exception::StorePageFault,
+        }
+    }
+
     fn fault(self) -> Exception {
         match self {
             Access::Fetch => Exception::InsnAccessFault,
@@ -162,19 +185,166 @@ impl State {
         }
     }
 
-    /// Translate a virtual address and check PMP. Bare translation today; Sv32/39/48 slot in
-    /// here (with A/D updates through the bus).
-    pub fn translate(&mut self, vaddr: u64, access: Access) -> Result<u64, Trap> {
+    /// Translate a virtual address (Sv32/Sv39/Sv48 when satp enables them and the effective
+    /// privilege is below M) and check PMP.
+    pub fn translate<B: Bus>(
+        &mut self,
+        bus: &mut B,
+        vaddr: u64,
+        access: Access,
+    ) -> Result<u64, Trap> {
         let prv = self.access_priv(access);
-        let paddr = vaddr;
+        let paddr = if prv == Priv::Machine || self.satp_mode() == 0 {
+            vaddr
+        } else {
+            self.walk(bus, vaddr, access, prv)?
+        };
         if self.pmp_entries != 0 && !self.pmp_check(paddr, paddr, access, prv) {
             return Err(Trap::new(access.fault(), vaddr));
         }
         Ok(paddr)
     }
 
+    /// satp.MODE (0 = Bare, 1 = Sv32, 8 = Sv39, 9 = Sv48).
+    pub fn satp_mode(&self) -> u64 {
+        if self.rv32() {
+            self.satp >> 31
+        } else {
+            self.satp >> 60
+        }
+    }
+
+    /// Page-table walk (Privileged ISA §4.3.2), setting A and D in the leaf PTE.
+    fn walk<B: Bus>(
+        &mut self,
+        bus: &mut B,
+        vaddr: u64,
+        access: Access,
+        prv: Priv,
+    ) -> Result<u64, Trap> {
+        let page_fault = Trap::new(access.page_fault(), vaddr);
+        let (levels, vpn_bits, pte_size): (u32, u32, u64) = match self.satp_mode() {
+            1 => (2, 10, 4),
+            8 => (3, 9, 8),
+            9 => (4, 9, 8),
+            _ => return Err(page_fault),
+        };
+        if pte_size == 8 {
+            // The address must be sign-extended from its top VA bit.
+            let va_bits = 12 + levels * vpn_bits;
+            let top = (vaddr as i64) >> (va_bits - 1);
+            if top != 0 && top != -1 {
+                return Err(page_fault);
+            }
+        }
+        let ppn_mask = if self.rv32() {
+            (1u64 << 22) - 1
+        } else {
+            (1u64 << 44) - 1
+        };
+        let mut table = (self.satp & ppn_mask) << 12;
+        let mut level = levels;
+        while level > 0 {
+            level -= 1;
+            let vpn = (vaddr >> (12 + level * vpn_bits)) & ((1u64 << vpn_bits) - 1);
+            let pte_addr = table.wrapping_add(vpn * pte_size);
+            // PTE accesses are checked by PMP as S-mode loads.
+            if self.pmp_entries != 0
+                && !self.pmp_check(
+                    pte_addr,
+                    pte_addr + pte_size - 1,
+                    Access::Load,
+                    Priv::Supervisor,
+                )
+            {
+                return Err(Trap::new(access.fault(), vaddr));
+            }
+            let pte = self
+                .phys_read(bus, pte_addr, pte_size as u8)
+                .ok_or(Trap::new(access.fault(), vaddr))?;
+            let (v, r, w, x, u, a, d) = (
+                pte & 1 != 0,
+                pte & 2 != 0,
+                pte & 4 != 0,
+                pte & 8 != 0,
+                pte & 16 != 0,
+                pte & 64 != 0,
+                pte & 128 != 0,
+            );
+            // Reserved bits (63:54: N, PBMT, reserved) must be zero without Svnapot/Svpbmt.
+            if !v || (!r && w) || (pte_size == 8 && pte >> 54 != 0) {
+                return Err(page_fault);
+            }
+            let ppn = (pte >> 10) & ppn_mask;
+            if !r && !x {
+                // Pointer to the next level.
+                if level == 0 || a || d || u {
+                    return Err(page_fault);
+                }
+                table = ppn << 12;
+                continue;
+            }
+            // Leaf: permissions.
+            let sum = self.mstatus & ms::SUM != 0;
+            let mxr = self.mstatus & ms::MXR != 0;
+            let priv_ok = match prv {
+                Priv::User => u,
+                _ => !u || (sum && access != Access::Fetch),
+            };
+            let perm_ok = match access {
+                Access::Fetch => x,
+                Access::Load => r || (mxr && x),
+                Access::Store => w,
+            };
+            if !priv_ok || !perm_ok {
+                return Err(page_fault);
+            }
+            // A superpage's PPN must be aligned to its size.
+            let low_mask = (1u64 << (level * vpn_bits)) - 1;
+            if ppn & low_mask != 0 {
+                return Err(page_fault);
+            }
+            if !a || (access == Access::Store && !d) {
+                let new = pte | 64 | if access == Access::Store { 128 } else { 0 };
+                if !self.phys_write(bus, pte_addr, pte_size as u8, new) {
+                    return Err(Trap::new(access.fault(), vaddr));
+                }
+            }
+            let vpn_low = (vaddr >> 12) & low_mask;
+            return Ok(((ppn | vpn_low) << 12) | (vaddr & PAGE_MASK));
+        }
+        Err(page_fault)
+    }
+
+    /// Physical read for the page walker.
+    fn phys_read<B: Bus>(&mut self, bus: &mut B, pa: u64, size: u8) -> Option<u64> {
+        match bus.host_page(pa & !PAGE_MASK) {
+            Some(hp) => Some(read_dyn(
+                hp.ptr.wrapping_add((pa & PAGE_MASK) as usize),
+                size,
+            )),
+            None => bus.read(pa, size).ok(),
+        }
+    }
+
+    /// Physical write for A/D updates.
+    fn phys_write<B: Bus>(&mut self, bus: &mut B, pa: u64, size: u8, v: u64) -> bool {
+        match bus.host_page(pa & !PAGE_MASK) {
+            Some(hp) if hp.writable => {
+                write_dyn(hp.ptr.wrapping_add((pa & PAGE_MASK) as usize), size, v);
+                true
+            }
+            Some(_) => false,
+            None => bus.write(pa, size, v).is_ok(),
+        }
+    }
+
     fn access_priv(&self, access: Access) -> Priv {
-        if access == Access::Fetch { self.prv } else { self.data_priv() }
+        if access == Access::Fetch {
+            self.prv
+        } else {
+            self.data_priv()
+        }
     }
 
     /// Whether the TLB may cache the whole page holding `paddr` for `access` (PMP may cover
@@ -234,8 +404,9 @@ impl State {
     /// Load `SIZE` bytes, zero-extended. Misaligned loads are split (no trap), as QEMU does.
     #[inline(always)]
     pub fn load<B: Bus, const SIZE: u64>(&mut self, bus: &mut B, vaddr: u64) -> Result<u64, Trap> {
-        let e = &self.tlb.load[tlb_index(vaddr)];
-        if e.tag == vaddr & (!PAGE_MASK | (SIZE - 1)) {
+        if let Some(e) = self.tlb.load.get(tlb_index(vaddr))
+            && e.tag == vaddr & (!PAGE_MASK | (SIZE - 1))
+        {
             let p = e.host.wrapping_add((vaddr & PAGE_MASK) as usize);
             // SAFETY: the entry maps this guest page to a host page that stays valid for the
             // machine's life (Bus contract); the access is aligned so it ends inside the page.
@@ -255,7 +426,7 @@ impl State {
             }
             return Ok(v);
         }
-        let pa = self.translate(vaddr, Access::Load)?;
+        let pa = self.translate(bus, vaddr, Access::Load)?;
         match bus.host_page(pa & !PAGE_MASK) {
             Some(hp) => {
                 if self.page_cacheable(pa, Access::Load)
@@ -281,8 +452,9 @@ impl State {
         vaddr: u64,
         v: u64,
     ) -> Result<(), Trap> {
-        let e = &self.tlb.store[tlb_index(vaddr)];
-        if e.tag == vaddr & (!PAGE_MASK | (SIZE - 1)) {
+        if let Some(e) = self.tlb.store.get(tlb_index(vaddr))
+            && e.tag == vaddr & (!PAGE_MASK | (SIZE - 1))
+        {
             let p = e.host.wrapping_add((vaddr & PAGE_MASK) as usize);
             // SAFETY: as in `load`; store entries are only installed for writable pages.
             unsafe { write_host::<SIZE>(p, v) };
@@ -304,8 +476,8 @@ impl State {
         if vaddr & (s - 1) != 0 {
             // Check both ends first so a fault leaves memory untouched.
             let last = self.wrap(vaddr.wrapping_add(s - 1));
-            self.translate(vaddr, Access::Store)?;
-            self.translate(last, Access::Store)?;
+            self.translate(bus, vaddr, Access::Store)?;
+            self.translate(bus, last, Access::Store)?;
             for i in 0..s {
                 let a = self.wrap(vaddr.wrapping_add(i));
                 self.store_slow(bus, code, a, 1, v >> (8 * i))?;
@@ -335,11 +507,7 @@ impl State {
 
     /// Resolve a store to a host pointer (and whether the page holds code) or to MMIO (None),
     /// filling the store TLB.
-    fn store_target<B: Bus>(
-        &mut self,
-        bus: &mut B,
-        vaddr: u64,
-    ) -> Result<(Option<(*mut u8, bool)>, u64), Trap> {
+    fn store_target<B: Bus>(&mut self, bus: &mut B, vaddr: u64) -> Result<StoreTarget, Trap> {
         let i = tlb_index(vaddr);
         let page = vaddr & !PAGE_MASK;
         let off = vaddr & PAGE_MASK;
@@ -347,9 +515,12 @@ impl State {
             && e.tag & !TLB_CODE == page
         {
             let code = e.tag & TLB_CODE != 0;
-            return Ok((Some((e.host.wrapping_add(off as usize), code)), e.paddr | off));
+            return Ok((
+                Some((e.host.wrapping_add(off as usize), code)),
+                e.paddr | off,
+            ));
         }
-        let pa = self.translate(vaddr, Access::Store)?;
+        let pa = self.translate(bus, vaddr, Access::Store)?;
         match bus.host_page(pa & !PAGE_MASK) {
             Some(hp) if hp.writable => {
                 let code = self.code_pages.is_code(pa);
@@ -357,9 +528,16 @@ impl State {
                     && let Some(e) = self.tlb.store.get_mut(i)
                 {
                     let tag = if code { page | TLB_CODE } else { page };
-                    *e = TlbEntry { tag, host: hp.ptr, paddr: pa & !PAGE_MASK };
+                    *e = TlbEntry {
+                        tag,
+                        host: hp.ptr,
+                        paddr: pa & !PAGE_MASK,
+                    };
                 }
-                Ok((Some((hp.ptr.wrapping_add((pa & PAGE_MASK) as usize), code)), pa))
+                Ok((
+                    Some((hp.ptr.wrapping_add((pa & PAGE_MASK) as usize), code)),
+                    pa,
+                ))
             }
             Some(_) => {
                 tracing::debug!(target: "guest_error", "hart {}: store to ROM at {pa:#x}", self.hart_id);
@@ -411,7 +589,12 @@ impl State {
     }
 
     /// LR: aligned load that sets the reservation.
-    pub fn load_reserved<B: Bus>(&mut self, bus: &mut B, vaddr: u64, size: u8) -> Result<u64, Trap> {
+    pub fn load_reserved<B: Bus>(
+        &mut self,
+        bus: &mut B,
+        vaddr: u64,
+        size: u8,
+    ) -> Result<u64, Trap> {
         if vaddr & (size as u64 - 1) != 0 {
             return Err(Trap::new(Exception::LoadMisaligned, vaddr));
         }
@@ -442,7 +625,7 @@ impl State {
     /// Fetch a 16-bit parcel without the decode cache (MMIO code, page-crossing instructions,
     /// trap values).
     pub fn fetch_parcel<B: Bus>(&mut self, bus: &mut B, vaddr: u64) -> Result<u16, Trap> {
-        let pa = self.translate(vaddr, Access::Fetch)?;
+        let pa = self.translate(bus, vaddr, Access::Fetch)?;
         if let Some(hp) = bus.host_page(pa & !PAGE_MASK) {
             return Ok(read_dyn(hp.ptr.wrapping_add((pa & PAGE_MASK) as usize), 2) as u16);
         }

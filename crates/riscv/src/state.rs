@@ -139,14 +139,35 @@ pub struct Extensions {
 
 impl Extensions {
     /// IMAC with U-mode: what the executor runs today.
-    pub const IMACU: Extensions =
-        Extensions { m: true, a: true, c: true, f: false, d: false, s: false, u: true };
+    pub const IMACU: Extensions = Extensions {
+        m: true,
+        a: true,
+        c: true,
+        f: false,
+        d: false,
+        s: false,
+        u: true,
+    };
     /// IMC with U-mode (small RV32 cores).
-    pub const IMCU: Extensions =
-        Extensions { m: true, a: false, c: true, f: false, d: false, s: false, u: true };
+    pub const IMCU: Extensions = Extensions {
+        m: true,
+        a: false,
+        c: true,
+        f: false,
+        d: false,
+        s: false,
+        u: true,
+    };
     /// G + C with S and U (the Linux-capable target).
-    pub const GCSU: Extensions =
-        Extensions { m: true, a: true, c: true, f: true, d: true, s: true, u: true };
+    pub const GCSU: Extensions = Extensions {
+        m: true,
+        a: true,
+        c: true,
+        f: true,
+        d: true,
+        s: true,
+        u: true,
+    };
 }
 
 /// Per-category trace switches (the `-d` options). Each costs nothing while off.
@@ -201,7 +222,10 @@ impl HartConfig {
 
     /// An RV32IMAC hart with M/U at `reset_pc`.
     pub fn rv32(hart_id: u64, reset_pc: u64) -> HartConfig {
-        HartConfig { xlen: Xlen::Rv32, ..HartConfig::rv64(hart_id, reset_pc) }
+        HartConfig {
+            xlen: Xlen::Rv32,
+            ..HartConfig::rv64(hart_id, reset_pc)
+        }
     }
 }
 
@@ -240,7 +264,9 @@ pub enum RunExit {
 const MIP_S_BITS: u64 = (1 << irq::SSI) | (1 << irq::STI) | (1 << irq::SEI);
 const MIP_M_BITS: u64 = (1 << irq::MSI) | (1 << irq::MTI) | (1 << irq::MEI);
 
-/// The architectural state of one hart.
+/// The architectural state of one hart. `repr(C)` with `x` first: the interpreter addresses the
+/// register file directly off the state pointer.
+#[repr(C)]
 pub(crate) struct State {
     pub x: [u64; 32],
     pub pc: u64,
@@ -294,6 +320,8 @@ pub(crate) struct State {
     pub code_slot: usize,
     pub tlb: Box<Tlb>,
     pub trace: TraceFlags,
+    /// The outcome of the last instruction that did not just continue (see `exec::EXIT`).
+    pub flow: crate::exec::Flow,
 }
 
 /// Result of a CSR access that is not allowed: raise illegal instruction.
@@ -301,7 +329,7 @@ pub(crate) struct CsrIllegal;
 
 impl State {
     pub fn new(config: HartConfig) -> State {
-        let code_pages = config.code_pages.clone().unwrap_or_else(CodePages::new);
+        let code_pages = config.code_pages.clone().unwrap_or_default();
         let code_slot = code_pages.register();
         let ext = config.extensions;
         let mut misa = match config.xlen {
@@ -309,8 +337,13 @@ impl State {
             Xlen::Rv64 => 2u64 << 62,
         };
         misa |= 1 << 8; // I
-        for (on, letter) in [(ext.m, b'M'), (ext.a, b'A'), (ext.c, b'C'), (ext.s, b'S'), (ext.u, b'U')]
-        {
+        for (on, letter) in [
+            (ext.m, b'M'),
+            (ext.a, b'A'),
+            (ext.c, b'C'),
+            (ext.s, b'S'),
+            (ext.u, b'U'),
+        ] {
             if on {
                 misa |= 1 << (letter - b'A');
             }
@@ -364,6 +397,7 @@ impl State {
             code_slot,
             tlb: Box::new(Tlb::new()),
             trace: TraceFlags::default(),
+            flow: crate::exec::Flow::Next,
         };
         st.reset();
         st
@@ -410,18 +444,24 @@ impl State {
     /// Sign-extend a 32-bit result on RV32 (registers always hold XLEN-sign-extended values).
     #[inline(always)]
     pub fn sx(&self, v: u64) -> u64 {
-        if self.rv32() { v as i32 as i64 as u64 } else { v }
+        if self.rv32() {
+            v as i32 as i64 as u64
+        } else {
+            v
+        }
     }
 
     #[inline(always)]
     pub fn set_x(&mut self, r: u8, v: u64) {
-        self.x[(r & 31) as usize] = v;
+        if let Some(x) = self.x.get_mut((r & 31) as usize) {
+            *x = v;
+        }
         self.x[0] = 0;
     }
 
     #[inline(always)]
     pub fn get_x(&self, r: u8) -> u64 {
-        self.x[(r & 31) as usize]
+        self.x.get((r & 31) as usize).copied().unwrap_or(0)
     }
 
     /// Pending interrupt bits (software-written and device-driven).
@@ -462,9 +502,17 @@ impl State {
     /// Enter a trap handler. `interrupt` selects mcause's interrupt bit; `code` is the cause.
     pub fn enter_trap(&mut self, interrupt: bool, code: u64, tval: u64) {
         let epc = self.pc;
-        let deleg = if interrupt { self.mideleg } else { self.medeleg };
+        let deleg = if interrupt {
+            self.mideleg
+        } else {
+            self.medeleg
+        };
         let to_s = self.ext.s && self.prv <= Priv::Supervisor && (deleg >> (code & 63)) & 1 != 0;
-        let cause = if interrupt { code | (1u64 << (self.xlen_bits() - 1)) } else { code };
+        let cause = if interrupt {
+            code | (1u64 << (self.xlen_bits() - 1))
+        } else {
+            code
+        };
         let old = self.prv;
         if to_s {
             self.scause = cause;
@@ -527,7 +575,11 @@ impl State {
             self.mstatus |= ms::MIE;
         }
         self.mstatus |= ms::MPIE;
-        let least = if self.ext.u { Priv::User } else { Priv::Machine };
+        let least = if self.ext.u {
+            Priv::User
+        } else {
+            Priv::Machine
+        };
         self.mstatus |= (least as u64) << ms::MPP_SHIFT;
         if mpp != Priv::Machine {
             self.mstatus &= !ms::MPRV;
@@ -538,7 +590,11 @@ impl State {
 
     /// `sret`.
     pub fn sret(&mut self) {
-        let spp = if self.mstatus & ms::SPP != 0 { Priv::Supervisor } else { Priv::User };
+        let spp = if self.mstatus & ms::SPP != 0 {
+            Priv::Supervisor
+        } else {
+            Priv::User
+        };
         let spie = self.mstatus & ms::SPIE != 0;
         self.mstatus &= !(ms::SIE | ms::SPP);
         if spie {
@@ -580,9 +636,7 @@ impl State {
         match self.prv {
             Priv::Machine => true,
             Priv::Supervisor => self.mcounteren & bit != 0,
-            Priv::User => {
-                self.mcounteren & bit != 0 && (!self.ext.s || self.scounteren & bit != 0)
-            }
+            Priv::User => self.mcounteren & bit != 0 && (!self.ext.s || self.scounteren & bit != 0),
         }
     }
 
@@ -680,9 +734,11 @@ impl State {
                 }
                 v
             }
-            csr::PMPADDR0..=csr::PMPADDR63 => {
-                self.pmpaddr.get((n - csr::PMPADDR0) as usize).copied().unwrap_or(0)
-            }
+            csr::PMPADDR0..=csr::PMPADDR63 => self
+                .pmpaddr
+                .get((n - csr::PMPADDR0) as usize)
+                .copied()
+                .unwrap_or(0),
             csr::MCYCLE => self.mcycle(),
             csr::MINSTRET => self.minstret(),
             csr::MCYCLEH if rv32 => self.mcycle() >> 32,
@@ -777,7 +833,9 @@ impl State {
                     if e >= self.pmp_entries as usize {
                         continue;
                     }
-                    let Some(old) = self.pmpcfg.get(e).copied() else { continue };
+                    let Some(old) = self.pmpcfg.get(e).copied() else {
+                        continue;
+                    };
                     if old & 0x80 != 0 {
                         continue; // locked
                     }
@@ -854,13 +912,24 @@ impl State {
         if self.rv32() { m & 0xffff_ffff } else { m }
     }
 
+    /// satp is WARL: unsupported modes leave it unchanged; ASIDs are not implemented (the ASID
+    /// field reads as zero, which tells the OS to flush on every switch).
     fn satp_write(&mut self, v: u64) {
-        // Only Bare is supported until the MMU lands: other modes are WARL-ignored.
-        let mode = if self.rv32() { v >> 31 } else { v >> 60 };
-        if mode == 0 {
-            self.satp = v;
-            self.tlb.flush_all();
+        let (mode, ok, ppn_mask) = if self.rv32() {
+            (v >> 31, true, (1u64 << 22) - 1)
+        } else {
+            let m = v >> 60;
+            (m, matches!(m, 0 | 8 | 9), (1u64 << 44) - 1)
+        };
+        if !ok {
+            return;
         }
+        self.satp = if self.rv32() {
+            (mode << 31) | (v & ppn_mask)
+        } else {
+            (mode << 60) | (v & ppn_mask)
+        };
+        self.tlb.flush_all();
     }
 
     fn mstatus_write(&mut self, v: u64) {
@@ -892,7 +961,11 @@ impl State {
 
 fn vector(tvec: u64, interrupt: bool, code: u64) -> u64 {
     let base = tvec & !3;
-    if interrupt && tvec & 3 == 1 { base.wrapping_add(4 * code) } else { base }
+    if interrupt && tvec & 3 == 1 {
+        base.wrapping_add(4 * code)
+    } else {
+        base
+    }
 }
 
 /// mtvec/stvec WARL: modes 0 (direct) and 1 (vectored); base 4-byte aligned.
@@ -913,9 +986,9 @@ mod tests {
         let st = hart();
         let misa = st.csr_read(csr::MISA, 0).ok().unwrap_or(0);
         assert_eq!(misa >> 62, 2);
-        for l in ["I", "M", "A", "C", "U"] {
-            let bit = 1 << (l.as_bytes()[0] - b'A');
-            assert_ne!(misa & bit, 0, "{l}");
+        for l in [b'I', b'M', b'A', b'C', b'U'] {
+            let bit = 1 << (l - b'A');
+            assert_ne!(misa & bit, 0, "{}", l as char);
         }
         assert_eq!(misa & (1 << (b'S' - b'A')), 0);
         let st32 = State::new(HartConfig::rv32(0, 0));
@@ -997,7 +1070,11 @@ mod tests {
         assert_eq!(st.pending_interrupt(), Some(irq::MSI));
         st.mstatus &= !ms::MIE;
         st.prv = Priv::User;
-        assert_eq!(st.pending_interrupt(), Some(irq::MSI), "always enabled below M");
+        assert_eq!(
+            st.pending_interrupt(),
+            Some(irq::MSI),
+            "always enabled below M"
+        );
     }
 
     #[test]

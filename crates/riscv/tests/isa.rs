@@ -13,10 +13,13 @@ fn run_program(name: &str, xlen: Xlen) {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../../firmware/tests")
         .join(format!("{name}.elf"));
-    let mut m = match Machine::from_elf(&path, xlen) {
-        Ok(m) => m,
-        Err(e) => panic!("cannot load {name}: {e}"),
-    };
+    let loaded = Machine::from_elf(&path, xlen);
+    assert!(
+        loaded.is_ok(),
+        "cannot load {name}: {:?}",
+        loaded.as_ref().err()
+    );
+    let Ok(mut m) = loaded else { return };
     let outcome = m.run(200_000_000, 1_000);
     assert_eq!(
         outcome,

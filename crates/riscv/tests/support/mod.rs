@@ -7,9 +7,7 @@
 use std::path::Path;
 use std::rc::Rc;
 
-use breadboard_riscv::{
-    Bus, BusError, Hart, HartConfig, HartIrqs, HostPage, RunExit, Xlen, irq,
-};
+use breadboard_riscv::{Bus, BusError, Hart, HartConfig, HartIrqs, HostPage, RunExit, Xlen, irq};
 use object::{Object, ObjectSegment};
 
 pub const RAM_BASE: u64 = 0x8000_0000;
@@ -17,6 +15,10 @@ pub const RAM_SIZE: u64 = 64 << 20;
 pub const FINISHER: u64 = 0x10_0000;
 pub const UART: u64 = 0x1000_0000;
 pub const CLINT: u64 = 0x200_0000;
+/// A PLIC-sized window that reads 0 and ignores writes (enough for firmware that initialises
+/// a PLIC it never uses).
+pub const PLIC: u64 = 0xc00_0000;
+const PLIC_END: u64 = 0xc60_0000;
 const CLINT_MTIMECMP: u64 = CLINT + 0x4000;
 const CLINT_MTIME: u64 = CLINT + 0xbff8;
 
@@ -81,7 +83,11 @@ impl TestBus {
 
 fn merge(old: u64, off: u64, size: u8, v: u64) -> u64 {
     let shift = (off & 7) * 8;
-    let mask = if size == 8 { u64::MAX } else { ((1u64 << (size * 8)) - 1) << shift };
+    let mask = if size == 8 {
+        u64::MAX
+    } else {
+        ((1u64 << (size * 8)) - 1) << shift
+    };
     (old & !mask) | ((v << shift) & mask)
 }
 
@@ -93,7 +99,10 @@ impl Bus for TestBus {
         }
         let page = (off & !0xfff) as usize;
         let ptr = self.ram.get_mut(page..)?.as_mut_ptr();
-        Some(HostPage { ptr, writable: true })
+        Some(HostPage {
+            ptr,
+            writable: true,
+        })
     }
 
     fn read(&mut self, paddr: u64, size: u8) -> Result<u64, BusError> {
@@ -103,6 +112,7 @@ impl Bus for TestBus {
             CLINT_MTIMECMP..0x200_4008 => Ok(self.mtimecmp >> ((paddr & 7) * 8)),
             CLINT_MTIME..0x200_c000 => Ok(self.mtime >> ((paddr & 7) * 8)),
             FINISHER..0x10_1000 => Ok(0),
+            PLIC..PLIC_END => Ok(0),
             _ => {
                 let _ = size;
                 Err(BusError::Unmapped)
@@ -127,6 +137,7 @@ impl Bus for TestBus {
                 self.update_irqs();
             }
             FINISHER => self.finished = Some(value as u32),
+            PLIC..PLIC_END => {}
             _ => return Err(BusError::Unmapped),
         }
         Ok(())
@@ -144,12 +155,22 @@ pub struct Machine {
 
 impl Machine {
     pub fn from_elf(path: &Path, xlen: Xlen) -> Result<Machine, String> {
+        Machine::from_elf_with(path, xlen, |_| {})
+    }
+
+    /// Like `from_elf`, with a chance to adjust the hart configuration.
+    pub fn from_elf_with(
+        path: &Path,
+        xlen: Xlen,
+        adjust: impl FnOnce(&mut HartConfig),
+    ) -> Result<Machine, String> {
         let data = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
         let file = object::File::parse(&*data).map_err(|e| format!("{}: {e}", path.display()))?;
-        let config = match xlen {
+        let mut config = match xlen {
             Xlen::Rv64 => HartConfig::rv64(0, file.entry()),
             Xlen::Rv32 => HartConfig::rv32(0, file.entry()),
         };
+        adjust(&mut config);
         let hart = Hart::new(config);
         let mut bus = TestBus::new(hart.irqs());
         for seg in file.segments() {
@@ -165,7 +186,9 @@ impl Machine {
     /// per 10 instructions; a hart in wfi fast-forwards to its timer.
     pub fn run(&mut self, max_insns: u64, slice: u64) -> Outcome {
         let mut idle = 0u32;
-        while self.hart.instret() < max_insns {
+        let mut slices = 0u64;
+        while self.hart.instret() < max_insns && slices < max_insns / slice * 4 + 1000 {
+            slices += 1;
             let before = self.hart.instret();
             let exit = self.hart.run(&mut self.bus, slice);
             let ran = self.hart.instret() - before;
