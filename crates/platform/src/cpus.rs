@@ -28,11 +28,11 @@ pub struct CpuModel {
 pub const MODELS: &[CpuModel] = &[
     CpuModel {
         name: "rv64",
-        description: "RV64IMAC, M and U modes",
+        description: "RV64GC: IMAFDC, M, S and U modes, Sv39/Sv48 paging, PMP",
         xlen: Xlen::Rv64,
-        isa: "rv64imac_zicsr_zifencei",
-        mmu: None,
-        extensions: Extensions::IMACU,
+        isa: "rv64imafdc_zicsr_zifencei",
+        mmu: Some("riscv,sv48"),
+        extensions: Extensions::GCSU,
         pmp_entries: 16,
     },
     CpuModel {
