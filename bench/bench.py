@@ -4,6 +4,7 @@
   bench/bench.py [--runs N] [--only NAME,...] [--no-write]
 
 Benchmarks:
+  boot      Linux boot to 'init reached' and OpenSBI-to-U-Boot-prompt time, median of runs.
   workload  guest MIPS on bench/workload/workload.elf (CRC, sort, matrix, strings), bare metal
             on `-M virt -bios none -kernel`, same ELF on both; the guest instruction count comes
             from QEMU's minstret under `-icount shift=0` (exact), and both emulators must print
@@ -84,7 +85,62 @@ def qemu_version():
         return "?"
 
 
-BENCHES = {"workload": bench_workload}
+GUESTS = os.environ.get("BREADBOARD_GUESTS", os.path.join(os.path.dirname(ROOT), "shared", "guests"))
+
+
+def time_to(argv, patterns, timeout=300):
+    """Seconds from start until each pattern appears on stdout; kills the process after."""
+    import select
+    t0 = time.monotonic()
+    p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    os.set_blocking(p.stdout.fileno(), False)
+    buf, got = b"", []
+    try:
+        for pat in patterns:
+            while pat not in buf:
+                if time.monotonic() - t0 > timeout:
+                    raise RuntimeError("timeout waiting for %r in:\n%s" % (pat, buf[-3000:].decode(errors="replace")))
+                r, _, _ = select.select([p.stdout], [], [], 0.2)
+                if r:
+                    chunk = p.stdout.read()
+                    if not chunk:
+                        raise RuntimeError("exited before %r:\n%s" % (pat, buf[-3000:].decode(errors="replace")))
+                    buf += chunk
+            got.append(time.monotonic() - t0)
+    finally:
+        p.kill()
+        p.wait()
+    return got
+
+
+def bench_boot(runs):
+    g = lambda f: os.path.join(GUESTS, f)
+    linux = ["-M", "virt", "-smp", "2", "-m", "256M", "-nographic", "-bios", g("fw_jump.elf"),
+             "-kernel", g("Image"), "-initrd", g("initramfs.cpio.gz"), "-append", "console=ttyS0 earlycon"]
+    uboot = ["-M", "virt", "-smp", "2", "-m", "256M", "-nographic", "-bios", g("fw_jump.elf"),
+             "-kernel", g("u-boot-qemu-riscv64_smode.bin")]
+    rows = []
+    res = {}
+    for name, exe in (("qemu", QEMU), ("breadboard", BB)):
+        li = [time_to([exe] + linux, [b"breadboard-guest: init reached"])[0] for _ in range(runs)]
+        # U-Boot: from start to the OpenSBI banner, and to U-Boot's prompt (after its 2 s
+        # autoboot countdown and the failed boot scan, the same work on both).
+        ub = [time_to([exe] + uboot, [b"OpenSBI v", b"=> "]) for _ in range(runs)]
+        res[name] = (statistics.median(li), statistics.median(u[1] - u[0] for u in ub))
+    for label, i in (("Linux 6.1 boot to 'init reached' (OpenSBI fw_jump, -smp 2)", 0),
+                     ("OpenSBI banner to U-Boot '=> ' prompt", 1)):
+        q, b = res["qemu"][i], res["breadboard"][i]
+        rows.append([label, "%.2f" % q, "%.2f" % b, "%.2fx" % (b / q)])
+    return {
+        "title": "Boot times (../shared/guests, same files and command line on both)",
+        "header": ["what", "QEMU %s s" % qemu_version(), "breadboard s", "breadboard time / QEMU time"],
+        "rows": rows,
+        "notes": "Median of %d runs each; wall-clock seconds from process start. Lower is better; "
+                 "the last column is how many times longer breadboard takes." % runs,
+    }
+
+
+BENCHES = {"workload": bench_workload, "boot": bench_boot}
 
 
 def table(res):
@@ -110,7 +166,7 @@ def write_section(name, text):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--only", default=",".join(BENCHES))
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args()

@@ -15,6 +15,12 @@ if [ ${#need_apt[@]} -gt 0 ]; then
         --no-install-recommends "${need_apt[@]}"
 fi
 
+# QEMU's own QMP clients (qemu.qmp: QMPClient and qmp-shell) for tests/qmp/test_qemu_qmp.py.
+if ! python3 -c "import qemu.qmp" 2>/dev/null; then
+    echo "== installing: qemu.qmp (pip)"
+    python3 -m pip install --quiet qemu.qmp
+fi
+
 # Guest images used by end-to-end tests (read-only, beside the repository).
 export BREADBOARD_GUESTS="${BREADBOARD_GUESTS:-$(cd .. && pwd)/shared/guests}"
 

@@ -11,8 +11,10 @@
  *
  * Prints "echo32 ready", enables the UART rx_watermark interrupt (level 1
  * character), PLIC source 2 and MEIE, then sleeps in WFI.  Each external
- * interrupt is claimed, the RX FIFO is drained with every byte echoed to
- * WDATA, the interrupt is counted and completed.
+ * interrupt is claimed and counted, the RX FIFO is drained with every byte
+ * echoed to WDATA, and the interrupt is completed.  After echoing a '?' the
+ * firmware also prints "irqs=N" (N = UART interrupts handled so far, this
+ * one included) so a test can check the count over the serial line.
  */
 
 typedef unsigned int u32;
@@ -98,6 +100,18 @@ static void uart_puts(const char *s)
         }
 }
 
+static void uart_putdec(u32 v)
+{
+        char buf[10];
+        int n = 0;
+        do {
+                buf[n++] = (char)('0' + v % 10);
+                v /= 10;
+        } while (v && n < 10);
+        while (n > 0)
+                uart_putc(buf[--n]);
+}
+
 static void uart_puthex(u32 v)
 {
         uart_puts("0x");
@@ -139,6 +153,11 @@ static void handle_uart_rx(void)
                 u32 c = rd(UART_RDATA) & 0xff;
                 uart_putc((char)c);
                 rx_bytes++;
+                if (c == '?') {
+                        uart_puts("irqs=");
+                        uart_putdec(irq_count);
+                        uart_puts("\n");
+                }
         }
 }
 
@@ -151,8 +170,8 @@ void trap_handler(u32 mcause, u32 mepc, u32 mtval)
                         return;
                 }
                 if (id == UART_RX_IRQ) {
+                        irq_count++;            /* first: a '?' reports this one too */
                         handle_uart_rx();
-                        irq_count++;
                 }
                 wr(PLIC_CC0, id);                       /* complete */
                 return;

@@ -67,6 +67,8 @@ pub struct SocketSpec {
     pub wait: bool,
     /// Disable Nagle's algorithm on TCP connections (`nodelay=on`).
     pub nodelay: bool,
+    /// A server may listen on a non-loopback address (`allow-remote=on`; QMP requires it).
+    pub allow_remote: bool,
 }
 
 /// A socket address.
@@ -1047,6 +1049,7 @@ mod tests {
             server: true,
             wait,
             nodelay: false,
+            allow_remote: false,
         }
     }
 
@@ -1174,6 +1177,7 @@ mod tests {
             server: true,
             wait: false,
             nodelay: true,
+            allow_remote: false,
         };
         let mut server = SocketBackend::open(&spec, "t", tx.clone()).expect("open");
         let addr = server.local_addr().expect("bound");
@@ -1188,6 +1192,7 @@ mod tests {
             server: false,
             wait: false,
             nodelay: false,
+            allow_remote: false,
         };
         let mut client = SocketBackend::open(&client_spec, "c", tx).expect("connect");
         assert!(client.is_connected());
@@ -1249,6 +1254,7 @@ mod tests {
             server: true,
             wait: false,
             nodelay: false,
+            allow_remote: false,
         };
         let server = SocketBackend::open(&spec, "idle", tx).expect("open");
         let port = server.local_addr().expect("bound").port();
@@ -1273,6 +1279,7 @@ mod tests {
             server: false,
             wait: false,
             nodelay: false,
+            allow_remote: false,
         };
         let e = SocketBackend::open(&client, "x", tx.clone())
             .err()
@@ -1306,6 +1313,7 @@ mod tests {
             server: true,
             wait: false,
             nodelay: false,
+            allow_remote: false,
         };
         let e = SocketBackend::open(&spec, "x", tx).err().expect("in use");
         assert!(matches!(e, ChardevError::Bind { .. }), "{e}");
@@ -1454,6 +1462,7 @@ mod tests {
             server: false,
             wait: false,
             nodelay: false,
+            allow_remote: false,
         };
         assert_eq!(s(ChardevSpec::Socket(tcp)), "tcp:[::1]:4");
         let tcp = SocketSpec {
@@ -1464,6 +1473,7 @@ mod tests {
             server: true,
             wait: true,
             nodelay: false,
+            allow_remote: false,
         };
         assert_eq!(s(ChardevSpec::Socket(tcp)), "tcp:127.0.0.1:1234,server=on");
     }

@@ -925,6 +925,7 @@ fn socket_opts(kv: &mut Kv, addr: SocketAddrSpec, gdb: bool) -> Result<SocketSpe
     let server_given = kv.take_bool("server")?;
     let wait_given = kv.take_bool("wait")?;
     let nodelay = kv.take_bool("nodelay")?;
+    let allow_remote = kv.take_bool("allow-remote")?.unwrap_or(false);
     let server = server_given.unwrap_or(gdb);
     if !server && wait_given.is_some() {
         return Err(OptError::WaitWithoutServer);
@@ -935,6 +936,7 @@ fn socket_opts(kv: &mut Kv, addr: SocketAddrSpec, gdb: bool) -> Result<SocketSpe
         server,
         wait: wait_given.unwrap_or(!gdb),
         nodelay: nodelay.unwrap_or(gdb && tcp),
+        allow_remote,
     })
 }
 
@@ -1311,6 +1313,7 @@ impl Parser {
                     server: true,
                     wait: false,
                     nodelay: true,
+                    allow_remote: false,
                 });
                 self.gdb = Some((src.clone(), CharTarget::New(spec)));
             }
@@ -1629,6 +1632,7 @@ mod tests {
             server,
             wait,
             nodelay: false,
+            allow_remote: false,
         })
     }
 
@@ -2039,6 +2043,7 @@ mod tests {
                 server: true,
                 wait: false,
                 nodelay: true,
+                allow_remote: false,
             }))
         );
         assert_eq!(
@@ -2253,6 +2258,7 @@ mod tests {
                 server,
                 wait,
                 nodelay: false,
+                allow_remote: false,
             })
         };
         assert_eq!(
@@ -2337,6 +2343,7 @@ mod tests {
                         server: true,
                         wait: false,
                         nodelay: true,
+                        allow_remote: false,
                     })
                 ),
                 (
@@ -2349,6 +2356,7 @@ mod tests {
                         server: false,
                         wait: true,
                         nodelay: false,
+                        allow_remote: false,
                     })
                 ),
             ]
@@ -2383,6 +2391,7 @@ mod tests {
                 server: true,
                 wait: false,
                 nodelay: true,
+                allow_remote: false,
             }))
         };
         assert_eq!(gdb("-s"), (Some("gdb".into()), tcp(None, 1234)));

@@ -13,13 +13,15 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::rc::Rc;
 use std::sync::mpsc;
+use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow};
 use breadboard_core::{BlockBackend, Chardev, ChardevRegistry, DriveRegistry, TypeRegistry};
 use breadboard_platform::{
     BootOptions, Description, DeviceOption, Event, Exit, Firmware, Image, Machine,
-    MachineOptions, cpus,
+    MachineOptions, Phase, cpus,
 };
+use breadboard_qmp::{ListenAddr, ListenSpec, QmpContext, ServerHandle};
 use breadboard_riscv::TraceFlags;
 
 /// The demo firmware run by `breadboard` with no arguments.
@@ -44,18 +46,6 @@ fn read_image(what: &str, path: &Path) -> Result<Image> {
 /// is better than ignoring them.
 fn refuse_unsupported(cfg: &cli::Config) -> Result<()> {
     let mut unsupported = Vec::new();
-    if !cfg.qmp.is_empty() {
-        unsupported.push("-qmp");
-    }
-    if cfg.qmp_script.is_some() {
-        unsupported.push("-qmp-script");
-    }
-    if cfg.preconfig {
-        unsupported.push("-preconfig");
-    }
-    if cfg.start_stopped {
-        unsupported.push("-S");
-    }
     if cfg.gdb.is_some() {
         unsupported.push("-gdb/-s");
     }
@@ -82,6 +72,36 @@ fn refuse_unsupported(cfg: &cli::Config) -> Result<()> {
         )),
         None => Ok(()),
     }
+}
+
+/// The QMP server address of chardev `id` (a `-qmp` target): a listening socket.
+fn qmp_listen_spec(cfg: &cli::Config, id: &str) -> Result<ListenSpec> {
+    let c = cfg
+        .chardevs
+        .iter()
+        .find(|c| c.id == id)
+        .ok_or_else(|| anyhow!("-qmp: chardev '{id}' not found"))?;
+    let chardev::ChardevSpec::Socket(s) = &c.spec else {
+        return Err(anyhow!("-qmp: breadboard serves QMP on unix: or tcp: server sockets only"));
+    };
+    if !s.server {
+        return Err(anyhow!("-qmp: breadboard serves QMP only as a server: add server=on"));
+    }
+    let (addr, allow_remote) = match &s.addr {
+        chardev::SocketAddrSpec::Unix(p) => (ListenAddr::Unix(p.clone()), false),
+        chardev::SocketAddrSpec::Tcp { host, port } => (
+            ListenAddr::Tcp {
+                host: host.clone().unwrap_or_else(|| "127.0.0.1".to_string()),
+                port: *port,
+            },
+            s.allow_remote,
+        ),
+    };
+    Ok(ListenSpec {
+        addr,
+        wait: s.wait,
+        allow_remote,
+    })
 }
 
 fn run(args: &[String]) -> Result<i32> {
@@ -126,6 +146,10 @@ fn run(args: &[String]) -> Result<i32> {
     let (io_tx, io_rx) = mpsc::channel::<chardev::IoEvent>();
     let chardevs = Rc::new(ChardevRegistry::default());
     for c in &cfg.chardevs {
+        // QMP monitors are served by the QMP server, not opened as device chardevs.
+        if cfg.qmp.contains(&c.id) {
+            continue;
+        }
         let backend = chardev::open(&c.spec, &c.id, io_tx.clone())
             .map_err(|e| anyhow!("-chardev {}: {e}", c.spec))?;
         chardevs
@@ -157,6 +181,7 @@ fn run(args: &[String]) -> Result<i32> {
             .add_user_device(&opt)
             .with_context(|| format!("-device {}", d.driver))?;
     }
+    machine.wire_default_cpu_irqs()?;
     if let Some(path) = &cfg.machine.dumpdtb {
         let dtb = machine.dump_dtb(cfg.append.as_deref())?;
         std::fs::write(path, dtb)
@@ -184,7 +209,6 @@ fn run(args: &[String]) -> Result<i32> {
         append: cfg.append.clone(),
         dtb: cfg.dtb.as_deref().map(|p| read_image("dtb", p)).transpose()?,
     };
-    machine.finish(&boot)?;
     let trace = TraceFlags {
         in_asm: logging::enabled(logging::LogItem::InAsm),
         int: logging::enabled(logging::LogItem::Int),
@@ -196,6 +220,7 @@ fn run(args: &[String]) -> Result<i32> {
 
     // I/O threads speak `IoEvent`; the main loop takes `Event`.
     let (tx, rx) = mpsc::channel::<Event>();
+    let forward = tx.clone();
     std::thread::Builder::new()
         .name("io-forward".into())
         .spawn(move || {
@@ -205,14 +230,65 @@ fn run(args: &[String]) -> Result<i32> {
                     chardev::IoEvent::Quit => Event::Quit,
                     chardev::IoEvent::CharConnected { .. } | chardev::IoEvent::CharClosed { .. } => continue,
                 };
-                if tx.send(ev).is_err() {
+                if forward.send(ev).is_err() {
                     break;
                 }
             }
         })
         .context("could not start the I/O thread")?;
     drop(io_tx);
-    let exit = machine.run(&rx, cfg.no_reboot);
+
+    // QMP: every -qmp socket, then the script, then (with -preconfig) the preconfig session.
+    let ctx = QmpContext::new(boot.clone(), cfg.start_stopped);
+    let mut qmp = if cfg.qmp.is_empty() {
+        // No monitor: keep no sender, so the loop still notices when no event source is left.
+        drop(tx);
+        ServerHandle::detached(ctx)
+    } else {
+        ServerHandle::new(ctx, tx)
+    };
+    for id in &cfg.qmp {
+        qmp.listen(&qmp_listen_spec(&cfg, id)?)?;
+    }
+    let preconfig = cfg.preconfig || cfg.qmp_script.is_some();
+    if preconfig {
+        machine.enter_preconfig()?;
+    }
+    if let Some(path) = &cfg.qmp_script {
+        qmp.run_script(path, &mut machine).map_err(|e| anyhow!("-qmp-script: {e}"))?;
+    }
+    if cfg.preconfig {
+        // Commands (closures) run here until one of them makes the machine ready.
+        while machine.phase != Phase::Ready && !qmp.context().quit_requested {
+            match rx.recv() {
+                Ok(Event::Call(f)) => f(&mut machine),
+                Ok(Event::CharInput { chardev, data }) => {
+                    if let Some(c) = machine.chardevs.get(&chardev) {
+                        c.push_input(&data);
+                    }
+                }
+                Ok(Event::Quit) | Err(_) => break,
+            }
+        }
+        if machine.phase != Phase::Ready {
+            qmp.flush(Duration::from_secs(1));
+            return Ok(0);
+        }
+    } else if preconfig && machine.phase != Phase::Ready {
+        // A script that did not end with x-exit-preconfig: finish as if it had.
+        qmp.execute(&mut machine, "x-exit-preconfig", &serde_json::Map::new())
+            .map_err(|e| anyhow!("-qmp-script: x-exit-preconfig: {e}"))?;
+    } else if !preconfig {
+        machine.finish(&boot)?;
+        qmp.context().machine_ready();
+    }
+    if qmp.context().quit_requested {
+        qmp.flush(Duration::from_secs(1));
+        return Ok(0);
+    }
+
+    let exit = machine.run_with(&rx, cfg.no_reboot, &mut qmp);
+    qmp.flush(Duration::from_secs(1));
     Ok(match exit {
         Exit::Shutdown(code) => code,
         Exit::Quit => 0,

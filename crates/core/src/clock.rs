@@ -86,6 +86,14 @@ impl Clock {
         }
     }
 
+    /// Sets icount time to `t` (never backwards). The main loop calls it with
+    /// slice start + instructions retired so far, so an MMIO access mid-slice sees exact time.
+    pub fn set_icount_time(&self, t: Nanos) {
+        if matches!(self.mode, ClockMode::Icount { .. }) && t > self.icount_ns.get() {
+            self.icount_ns.set(t);
+        }
+    }
+
     /// Virtual ns that `n` instructions take (icount), or `None` in host mode.
     pub fn insns_to_ns(&self, n: u64) -> Option<Nanos> {
         match self.mode {

@@ -375,7 +375,10 @@ fn make(props: &Props, ctx: &DeviceCtx<'_>) -> Result<Box<dyn Device>, DeviceErr
             "Property '{TYPE_NAME}.num-sources' must be at least 1"
         )));
     }
-    Ok(Box::new(IbexPlic::new(ctx.name, usize::try_from(n).unwrap_or(1))))
+    Ok(Box::new(IbexPlic::new(
+        ctx.name,
+        usize::try_from(n).unwrap_or(1),
+    )))
 }
 
 /// The `ibex-plic` type. One MMIO region; inputs `0..=num-sources` (0 unused); outputs:
@@ -401,7 +404,12 @@ pub fn device_type() -> DeviceType {
 }
 
 #[cfg(test)]
-#[allow(clippy::expect_used, clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
+#[allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 mod tests {
     use super::*;
     use crate::testutil::{TestEnv, assert_dts, dtc_decompile, fdt_blob, resources, target};

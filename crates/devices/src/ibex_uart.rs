@@ -38,8 +38,8 @@ use std::rc::Rc;
 
 use breadboard_core::fdt::{FdtError, FdtWriter, NodeResources};
 use breadboard_core::{
-    Chardev, Device, DeviceCtx, DeviceError, DeviceType, IrqLine, PropKind, PropSpec,
-    Props, RegionSpec, TimerHandle,
+    Chardev, Device, DeviceCtx, DeviceError, DeviceType, IrqLine, PropKind, PropSpec, Props,
+    RegionSpec, TimerHandle,
 };
 
 /// Type name.
@@ -185,7 +185,9 @@ impl IbexUart {
         }
         let bits = u128::from(self.timeout_ctrl & TIMEOUT_VAL);
         let nco = u128::from(self.ctrl >> 16);
-        let denom = nco.checked_mul(u128::from(self.clock_hz)).filter(|&d| d > 0)?;
+        let denom = nco
+            .checked_mul(u128::from(self.clock_hz))
+            .filter(|&d| d > 0)?;
         // baud = NCO * f / 2^20, so one bit lasts 2^20 / (NCO * f) seconds.
         let ns = bits.checked_mul(1_000_000_000u128 << 20)? / denom;
         u64::try_from(ns.max(1)).ok()
@@ -301,7 +303,9 @@ impl Device for IbexUart {
             crate::bad_region(&self.name, region);
             return 0;
         }
-        let v = aligned(offset, size).then(|| self.read_reg(offset)).flatten();
+        let v = aligned(offset, size)
+            .then(|| self.read_reg(offset))
+            .flatten();
         self.update_irqs();
         match v {
             Some(v) => u64::from(v),
@@ -368,7 +372,10 @@ impl Device for IbexUart {
     fn write_fdt(&self, fdt: &mut FdtWriter, res: &NodeResources) -> Result<(), FdtError> {
         let node = fdt.begin_node(&res.node_name("serial"))?;
         res.write_common(fdt, &["lowrisc,opentitan-uart"])?;
-        fdt.property_u32("clock-frequency", u32::try_from(self.clock_hz).unwrap_or(u32::MAX))?;
+        fdt.property_u32(
+            "clock-frequency",
+            u32::try_from(self.clock_hz).unwrap_or(u32::MAX),
+        )?;
         fdt.end_node(node)
     }
 }
@@ -423,7 +430,12 @@ pub fn device_type() -> DeviceType {
 }
 
 #[cfg(test)]
-#[allow(clippy::expect_used, clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
+#[allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 mod tests {
     use super::*;
     use crate::testutil::{TestEnv, assert_dts, dtc_decompile, fdt_blob, resources, target};
@@ -473,13 +485,19 @@ mod tests {
     fn test_ibex_uart_tx_goes_to_chardev_only_when_enabled() {
         let mut f = uart();
         f.wr(WDATA, u32::from(b'h'));
-        assert!(f.out.0.borrow().is_empty(), "TX off: the byte waits in the FIFO");
+        assert!(
+            f.out.0.borrow().is_empty(),
+            "TX off: the byte waits in the FIFO"
+        );
         assert_eq!(f.rd(FIFO_STATUS) & 0xff, 1);
         assert_eq!(f.rd(STATUS) & STATUS_TXEMPTY, 0);
         f.wr(CTRL, CTRL_TX);
         f.wr(WDATA, u32::from(b'i'));
         assert_eq!(f.out.0.borrow().as_slice(), b"hi");
-        assert_eq!(f.rd(INTR_STATE) & (INTR_TX_EMPTY | INTR_TX_WATERMARK), INTR_TX_EMPTY | INTR_TX_WATERMARK);
+        assert_eq!(
+            f.rd(INTR_STATE) & (INTR_TX_EMPTY | INTR_TX_WATERMARK),
+            INTR_TX_EMPTY | INTR_TX_WATERMARK
+        );
     }
 
     #[test]
@@ -525,7 +543,10 @@ mod tests {
         f.wr(CTRL, CTRL_RX | CTRL_TX | CTRL_SLPBK);
         f.wr(WDATA, u32::from(b'y'));
         assert_ne!(f.rd(INTR_STATE) & INTR_RX_OVERFLOW, 0);
-        assert!(f.out.0.borrow().is_empty(), "loopback keeps TX off the line");
+        assert!(
+            f.out.0.borrow().is_empty(),
+            "loopback keeps TX off the line"
+        );
     }
 
     #[test]

@@ -177,7 +177,7 @@ impl Machine {
             initrd: layout.initrd,
         };
         let dtb = match &boot.dtb {
-            Some(img) => img.data.clone(),
+            Some(img) => crate::dtb::merge_user_dtb(self, img, &chosen)?,
             None => fdt::generate(self, &chosen)?,
         };
         self.phase_log.push("fdt");

@@ -20,6 +20,19 @@ pub struct SystemBus<'a> {
     pub code_pages: &'a CodePages,
     /// First machine request seen during the slice.
     pub request: Option<MachineRequest>,
+    /// Under `-icount`: (virtual time at slice start, hart instret at slice start), so time can
+    /// be brought up to date at every MMIO access.
+    pub icount_base: Option<(u64, u64)>,
+}
+
+impl SystemBus<'_> {
+    /// Under `-icount`, virtual time once the running hart has retired up to `instret`.
+    fn icount_now(&self, instret: u64) -> Option<u64> {
+        let (t0, i0) = self.icount_base?;
+        self.clock
+            .insns_to_ns(instret.wrapping_sub(i0))
+            .map(|d| t0.saturating_add(d))
+    }
 }
 
 impl Bus for SystemBus<'_> {
@@ -64,6 +77,12 @@ impl Bus for SystemBus<'_> {
             None => self.code_pages.note_write(paddr, u64::from(size)),
         }
         Ok(())
+    }
+
+    fn sync_instret(&mut self, instret: u64) {
+        if let Some(t) = self.icount_now(instret) {
+            self.clock.set_icount_time(t);
+        }
     }
 
     fn mtime(&mut self) -> u64 {

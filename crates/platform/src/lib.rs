@@ -6,6 +6,7 @@ pub mod boot;
 pub mod bus;
 pub mod cpus;
 pub mod description;
+pub mod dtb;
 pub mod fdt;
 pub mod loader;
 pub mod machine;

@@ -96,7 +96,8 @@ impl Machine {
             // `(**d)`: the device's own `as_any`, not the blanket one of the `Box` around it.
             let targets = default_cpu_targets((**d).as_any());
             for (out, hart, bit) in targets {
-                if e.wires.get(out).is_some_and(Option::is_none) && (hart as usize) < self.harts.len()
+                if e.wires.get(out).is_some_and(Option::is_none)
+                    && (hart as usize) < self.harts.len()
                 {
                     todo.push((id, out, WireTarget::Cpu { hart, bit }));
                 }
@@ -112,7 +113,10 @@ impl Machine {
     /// checks that) and only for types the machine's allow list has: the device is added,
     /// placed on the platform bus, and the device tree rewritten and reloaded so the guest
     /// finds it when it starts.
-    pub fn add_device_before_start(&mut self, opt: &DeviceOption) -> Result<DeviceId, MachineError> {
+    pub fn add_device_before_start(
+        &mut self,
+        opt: &DeviceOption,
+    ) -> Result<DeviceId, MachineError> {
         if self.phase != Phase::Ready {
             return self.add_user_device(opt);
         }
@@ -139,12 +143,18 @@ impl Machine {
             let dtb = fdt::generate(self, &chosen)?;
             if let (Some((base, size)), Some(_)) = (self.ram, st.layout.dtb) {
                 let top = base.saturating_add(size);
-                let limit = if base < 3 << 30 { top.min(3 << 30) } else { top };
+                let limit = if base < 3 << 30 {
+                    top.min(3 << 30)
+                } else {
+                    top
+                };
                 let addr = limit
                     .checked_sub(dtb.len() as u64)
                     .map(|a| a & !((2 << 20) - 1))
                     .filter(|&a| a >= base)
-                    .ok_or_else(|| MachineError::Boot("the device tree does not fit in RAM".into()))?;
+                    .ok_or_else(|| {
+                        MachineError::Boot("the device tree does not fit in RAM".into())
+                    })?;
                 st.layout.dtb = Some((addr, dtb.len() as u64));
             }
             st.dtb = dtb;

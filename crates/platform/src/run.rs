@@ -11,6 +11,7 @@ use breadboard_riscv::RunExit;
 
 use crate::bus::SystemBus;
 use crate::machine::{Machine, Phase};
+use crate::qmp_ops::{NoHooks, RunEvent, RunHooks};
 
 /// A closure run on the main loop with the machine (QMP commands and the like).
 pub type MachineCall = Box<dyn FnOnce(&mut Machine) + Send>;
@@ -100,6 +101,7 @@ impl Machine {
             mtime: mtime.as_deref(),
             code_pages: &self.code_pages,
             request: None,
+            icount_base: None,
         };
         let mut all_idle = true;
         for hart in &mut self.harts {
@@ -111,8 +113,14 @@ impl Machine {
                 ClockMode::Host => budget,
             };
             let before = hart.instret();
+            let t0 = self.clock.now();
+            if self.clock.insns_to_ns(0).is_some() {
+                bus.icount_base = Some((t0, before));
+            }
             let exit = hart.run(&mut bus, budget);
-            self.clock.retire(hart.instret().wrapping_sub(before));
+            if let Some(d) = self.clock.insns_to_ns(hart.instret().wrapping_sub(before)) {
+                self.clock.set_icount_time(t0.saturating_add(d));
+            }
             if exit != RunExit::Wfi {
                 all_idle = false;
             }
@@ -138,6 +146,12 @@ impl Machine {
 
     /// Runs the machine until shutdown or quit.
     pub fn run(&mut self, events: &Receiver<Event>, no_reboot: bool) -> Exit {
+        self.run_with(events, no_reboot, &mut NoHooks)
+    }
+
+    /// Runs the machine until shutdown or quit. Before every slice `hooks` says whether the
+    /// harts may run (QMP `stop`/`cont`, `-S`); it hears about guest resets and shutdowns.
+    pub fn run_with(&mut self, events: &Receiver<Event>, no_reboot: bool, hooks: &mut dyn RunHooks) -> Exit {
         let mut paused = false;
         loop {
             loop {
@@ -153,7 +167,7 @@ impl Machine {
             }
             self.pump_chardevs();
             self.fire_timers();
-            if paused || self.phase != Phase::Ready {
+            if paused || self.phase != Phase::Ready || !hooks.may_run() {
                 match events.recv() {
                     Ok(ev) => {
                         if let Some(x) = self.handle_event(ev, &mut paused) {
@@ -166,13 +180,20 @@ impl Machine {
             }
             let (idle, request) = self.run_slice(SLICE);
             match request {
-                Some(MachineRequest::Shutdown { code }) => return Exit::Shutdown(code),
-                Some(MachineRequest::Reset) if no_reboot => return Exit::Shutdown(0),
+                Some(MachineRequest::Shutdown { code }) => {
+                    hooks.event(RunEvent::Shutdown { guest: true, reason: "guest-shutdown" });
+                    return Exit::Shutdown(code);
+                }
+                Some(MachineRequest::Reset) if no_reboot => {
+                    hooks.event(RunEvent::Shutdown { guest: true, reason: "guest-reset" });
+                    return Exit::Shutdown(0);
+                }
                 Some(MachineRequest::Reset) => {
                     if let Err(e) = self.system_reset() {
                         tracing::error!("system reset failed: {e}");
                         return Exit::Shutdown(1);
                     }
+                    hooks.event(RunEvent::Reset { guest: true, reason: "guest-reset" });
                     continue;
                 }
                 None => {}

@@ -2,9 +2,10 @@
 //! at 0x1000_0000, finisher at 0x10_0000, CLINT at 0x200_0000) and prints guest MIPS.
 //!
 //! `cargo run --release -p breadboard-riscv --example mips -- [--rv32] [-d in_asm,int,exec]
-//!  [--max N] [--slice N] [--s-mode] [--dtb FILE] [--load FILE@ADDR]... [ELF]`
+//!  [--max N] [--slice N] [--inexact-budget] [--s-mode] [--dtb FILE] [--load FILE@ADDR]... [ELF]`
 //! (default ELF: bench/workload/workload.elf). `--dtb` loads a device tree at 0x8220_0000 and
-//! passes it in a1, as firmware like OpenSBI expects; `--s-mode` gives the hart S-mode.
+//! passes it in a1, as firmware like OpenSBI expects; `--s-mode` gives the hart S-mode. RV64
+//! harts have F and D (like the `rv64` CPU model), RV32 ones do not.
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -24,12 +25,14 @@ fn main() {
     let mut path =
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../bench/workload/workload.elf");
     let mut s_mode = false;
+    let mut exact_budget = true;
     let mut dtb: Option<PathBuf> = None;
     let mut loads: Vec<(PathBuf, u64)> = Vec::new();
     while let Some(a) = args.next() {
         match a.as_str() {
             "--rv32" => xlen = Xlen::Rv32,
             "--s-mode" => s_mode = true,
+            "--inexact-budget" => exact_budget = false,
             "--dtb" => dtb = args.next().map(PathBuf::from),
             "--load" => {
                 let spec = args.next().unwrap_or_default();
@@ -59,6 +62,10 @@ fn main() {
             .init();
     }
     let loaded = Machine::from_elf_with(&path, xlen, |c| {
+        if xlen == Xlen::Rv64 {
+            c.extensions.f = true;
+            c.extensions.d = true;
+        }
         if s_mode {
             c.extensions = Extensions {
                 s: true,
@@ -74,6 +81,7 @@ fn main() {
         }
     };
     m.hart.set_trace(trace);
+    m.hart.set_exact_budget(exact_budget);
     for (file, addr) in &loads {
         let bytes = std::fs::read(file).unwrap_or_default();
         if let Err(e) = m.bus.load(*addr, &bytes) {

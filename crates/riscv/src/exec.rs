@@ -3,14 +3,16 @@
 //!
 //! `run_block` runs from the current pc through the hart's decoded pages until something needs
 //! the outer loop: a fetch-TLB miss, a trap, a CSR write or other synchronisation point, or the
-//! budget (checked only at taken branches unless `CAREFUL`). The instruction semantics live in
-//! one `exec` function that both the block loop and the uncached single-step path use.
+//! budget (checked only at taken branches and page crossings unless `CAREFUL`). The instruction
+//! semantics live in one `exec` function that both the block loop and the uncached single-step
+//! path use; F/D instructions go out of line to `exec_fp`.
 
 use std::cell::Cell;
 
 use crate::Bus;
 use crate::code::{CodeCache, DecodedPage, PAGE_MASK, PAGE_SIZE, SLOTS};
 use crate::decode::{decode16, decode32};
+use crate::fp::{self, Rm};
 use crate::insn::{Ext, Insn, Op, Packed, Xlen};
 use crate::mem::tlb_index;
 use crate::state::{Exception, Priv, State, Trap, ms};
@@ -126,7 +128,11 @@ pub(crate) fn run_block<B: Bus, const RV32: bool, const CAREFUL: bool>(
     let mut target: Option<u64> = None;
     let exit = loop {
         let Some(slot) = slots.get(idx) else {
-            // Sequential flow into the next page.
+            // Sequential flow into the next page: a budget check point too, so straight-line
+            // code never runs more than one page past `stop_at`.
+            if n >= st.stop_at {
+                break BlockExit::Continue;
+            }
             let pc = base.wrapping_add((idx as u64) << 1);
             match fetch_hit(st, code, pc) {
                 Some(p) => {
@@ -190,6 +196,8 @@ pub(crate) fn run_block<B: Bus, const RV32: bool, const CAREFUL: bool>(
                         break BlockExit::Continue;
                     }
                     Flow::Trap(t) => {
+                        // With `st.deferred` set this is not a trap but a deferred bus access
+                        // (see `State::bus_read`); the outer loop re-runs it uncached.
                         n = n.wrapping_sub(1);
                         break BlockExit::Trap(t);
                     }
@@ -219,7 +227,12 @@ pub(crate) fn run_block<B: Bus, const RV32: bool, const CAREFUL: bool>(
                         st.stop_at = st.stop_at.saturating_sub(n - 1);
                         n = 1;
                         match exec_csr(st, bus, insn, pc) {
-                            Flow::Next => idx += $len / 2,
+                            Flow::Next => {
+                                idx += $len / 2;
+                                if CAREFUL && n >= st.stop_at {
+                                    break BlockExit::Continue;
+                                }
+                            }
                             Flow::Sync(t) => {
                                 target = Some(t);
                                 break BlockExit::Continue;
@@ -262,6 +275,8 @@ pub(crate) fn step_uncached<B: Bus, const RV32: bool>(
         decode16(raw as u16, st.xlen)
     };
     let insn = Packed::pack(&filter(st, insn, raw));
+    // `instret` is exact here: data bus accesses are made, not deferred.
+    st.uncached = true;
     let npc = if insn.is_compressed() {
         exec::<B, RV32, 2>(st, code, bus, insn, pc)
     } else {
@@ -275,6 +290,7 @@ pub(crate) fn step_uncached<B: Bus, const RV32: bool>(
         Flow::Csr => exec_csr(st, bus, insn, pc),
         f => f,
     };
+    st.uncached = false;
     let next = st.wrap(pc.wrapping_add(insn.length()));
     let (pc_after, exit) = match flow {
         Flow::Next => (next, BlockExit::Continue),
@@ -311,7 +327,7 @@ pub(crate) fn exec_csr<B: Bus>(st: &mut State, bus: &mut B, i: Packed, pc: u64) 
         return Flow::Illegal;
     }
     let mtime = if n & 0xf7f == crate::csr::TIME {
-        bus.mtime()
+        st.bus_mtime(bus)
     } else {
         0
     };
@@ -340,14 +356,202 @@ pub(crate) fn exec_csr<B: Bus>(st: &mut State, bus: &mut B, i: Packed, pc: u64) 
     }
 }
 
-/// FP instructions. The FP unit (`fp.rs`) is not part of this crate yet: with mstatus.FS Off
-/// every F/D instruction is illegal. When it lands this becomes a call into it.
-#[inline(never)]
-fn exec_fp<B: Bus>(st: &mut State, _bus: &mut B, _i: Insn) -> Flow {
-    if !st.fp_enabled() {
-        return Flow::Illegal;
+/// The upper half of a NaN-boxed binary32 value in a 64-bit f register (Unprivileged ISA
+/// §12.2).
+const NAN_BOX: u64 = 0xffff_ffff_0000_0000;
+
+/// A binary32 operand: the low half of a properly NaN-boxed register, else the canonical NaN.
+#[inline(always)]
+fn unbox(v: u64) -> u32 {
+    if v & NAN_BOX == NAN_BOX {
+        v as u32
+    } else {
+        fp::F32_NAN
     }
-    Flow::Illegal
+}
+
+/// F and D instructions (Unprivileged ISA 20191213 ch. 11-12): `mstatus.FS` gating, NaN-boxing,
+/// dynamic rounding (`rm` = 7 takes `frm`; a reserved mode is illegal even when the result
+/// would be exact), `fflags` accrual and FS = Dirty on any FP state change. Kept out of line
+/// (and returning a `Flow`, which the caller parks in the state) so the integer loop's
+/// register allocation does not carry it.
+#[inline(never)]
+fn exec_fp<B: Bus, const RV32: bool>(
+    st: &mut State,
+    code: &CodeCache,
+    bus: &mut B,
+    i: Packed,
+) -> Flow {
+    let next = Flow::Next;
+    macro_rules! out {
+        ($f:expr) => {{ $f }};
+    }
+    if st.mstatus & ms::FS == 0 {
+        return out!(Flow::Illegal);
+    }
+    // Operations without a rounding mode decode with rm = 0, so only DYN consults frm.
+    let rm = match i.rm() {
+        7 => (st.fcsr >> 5) & 7,
+        r => r as u32,
+    };
+    let Some(rm) = Rm::from_bits(rm) else {
+        return out!(Flow::Illegal);
+    };
+    let (rd, r1, r2, r3) = (i.rd(), i.rs1(), i.rs2(), i.rs3());
+    let x1 = st.get_x(r1);
+    // Operand readers: binary64, binary32 (unboxed) and raw register bits.
+    macro_rules! d {
+        ($r:expr) => {
+            st.get_f($r)
+        };
+    }
+    macro_rules! s {
+        ($r:expr) => {
+            unbox(st.get_f($r))
+        };
+    }
+    // Result writers: f register (binary64 / NaN-boxed binary32) or x register, with flags.
+    macro_rules! accrue {
+        ($fl:expr) => {{
+            let fl: u8 = $fl;
+            if fl != 0 {
+                st.fcsr |= fl as u32;
+                st.mstatus |= ms::FS;
+            }
+        }};
+    }
+    macro_rules! wd {
+        ($r:expr) => {{
+            let (v, fl): (u64, u8) = $r;
+            st.set_f(rd, v);
+            st.fcsr |= fl as u32;
+            st.mstatus |= ms::FS;
+            next
+        }};
+    }
+    macro_rules! ws {
+        ($r:expr) => {{
+            let (v, fl): (u32, u8) = $r;
+            st.set_f(rd, NAN_BOX | v as u64);
+            st.fcsr |= fl as u32;
+            st.mstatus |= ms::FS;
+            next
+        }};
+    }
+    macro_rules! wx {
+        ($r:expr) => {{
+            let (v, fl): (u64, u8) = $r;
+            st.set_x(rd, v);
+            accrue!(fl);
+            next
+        }};
+    }
+    macro_rules! cmp {
+        ($r:expr) => {{
+            let (b, fl): (bool, u8) = $r;
+            wx!((b as u64, fl))
+        }};
+    }
+    let ea = |v: u64| if RV32 { v & 0xffff_ffff } else { v };
+    let addr = ea(x1.wrapping_add(i.imm() as i64 as u64));
+    let sx32 = |v: u32| v as i32 as i64 as u64;
+    match i.op() {
+        Op::Flw => match st.load::<B, 4>(bus, addr) {
+            Ok(v) => wd!((NAN_BOX | v, 0)),
+            Err(t) => out!(Flow::Trap(t)),
+        },
+        Op::Fld => match st.load::<B, 8>(bus, addr) {
+            Ok(v) => wd!((v, 0)),
+            Err(t) => out!(Flow::Trap(t)),
+        },
+        // Stores move the register bits unchanged (FSW: the low 32, boxed or not).
+        Op::Fsw => match st.store::<B, 4>(bus, code, addr, d!(r2)) {
+            Ok(()) => next,
+            Err(t) => out!(Flow::Trap(t)),
+        },
+        Op::Fsd => match st.store::<B, 8>(bus, code, addr, d!(r2)) {
+            Ok(()) => next,
+            Err(t) => out!(Flow::Trap(t)),
+        },
+        Op::FmaddS => ws!(fp::f32_madd(s!(r1), s!(r2), s!(r3), rm)),
+        Op::FmsubS => ws!(fp::f32_msub(s!(r1), s!(r2), s!(r3), rm)),
+        Op::FnmsubS => ws!(fp::f32_nmsub(s!(r1), s!(r2), s!(r3), rm)),
+        Op::FnmaddS => ws!(fp::f32_nmadd(s!(r1), s!(r2), s!(r3), rm)),
+        Op::FaddS => ws!(fp::f32_add(s!(r1), s!(r2), rm)),
+        Op::FsubS => ws!(fp::f32_sub(s!(r1), s!(r2), rm)),
+        Op::FmulS => ws!(fp::f32_mul(s!(r1), s!(r2), rm)),
+        Op::FdivS => ws!(fp::f32_div(s!(r1), s!(r2), rm)),
+        Op::FsqrtS => ws!(fp::f32_sqrt(s!(r1), rm)),
+        Op::FsgnjS => ws!((fp::f32_sgnj(s!(r1), s!(r2)), 0)),
+        Op::FsgnjnS => ws!((fp::f32_sgnjn(s!(r1), s!(r2)), 0)),
+        Op::FsgnjxS => ws!((fp::f32_sgnjx(s!(r1), s!(r2)), 0)),
+        Op::FminS => ws!(fp::f32_min(s!(r1), s!(r2))),
+        Op::FmaxS => ws!(fp::f32_max(s!(r1), s!(r2))),
+        Op::FcvtWS => {
+            let (v, fl) = fp::f32_to_i32(s!(r1), rm);
+            wx!((v as i64 as u64, fl))
+        }
+        Op::FcvtWuS => {
+            let (v, fl) = fp::f32_to_u32(s!(r1), rm);
+            wx!((sx32(v), fl))
+        }
+        Op::FcvtLS => {
+            let (v, fl) = fp::f32_to_i64(s!(r1), rm);
+            wx!((v as u64, fl))
+        }
+        Op::FcvtLuS => wx!(fp::f32_to_u64(s!(r1), rm)),
+        Op::FmvXW => wx!((sx32(d!(r1) as u32), 0)),
+        Op::FeqS => cmp!(fp::f32_eq(s!(r1), s!(r2))),
+        Op::FltS => cmp!(fp::f32_lt(s!(r1), s!(r2))),
+        Op::FleS => cmp!(fp::f32_le(s!(r1), s!(r2))),
+        Op::FclassS => wx!((fp::f32_class(s!(r1)) as u64, 0)),
+        Op::FcvtSW => ws!(fp::i32_to_f32(x1 as i32, rm)),
+        Op::FcvtSWu => ws!(fp::u32_to_f32(x1 as u32, rm)),
+        Op::FcvtSL => ws!(fp::i64_to_f32(x1 as i64, rm)),
+        Op::FcvtSLu => ws!(fp::u64_to_f32(x1, rm)),
+        Op::FmvWX => ws!((x1 as u32, 0)),
+        Op::FmaddD => wd!(fp::f64_madd(d!(r1), d!(r2), d!(r3), rm)),
+        Op::FmsubD => wd!(fp::f64_msub(d!(r1), d!(r2), d!(r3), rm)),
+        Op::FnmsubD => wd!(fp::f64_nmsub(d!(r1), d!(r2), d!(r3), rm)),
+        Op::FnmaddD => wd!(fp::f64_nmadd(d!(r1), d!(r2), d!(r3), rm)),
+        Op::FaddD => wd!(fp::f64_add(d!(r1), d!(r2), rm)),
+        Op::FsubD => wd!(fp::f64_sub(d!(r1), d!(r2), rm)),
+        Op::FmulD => wd!(fp::f64_mul(d!(r1), d!(r2), rm)),
+        Op::FdivD => wd!(fp::f64_div(d!(r1), d!(r2), rm)),
+        Op::FsqrtD => wd!(fp::f64_sqrt(d!(r1), rm)),
+        Op::FsgnjD => wd!((fp::f64_sgnj(d!(r1), d!(r2)), 0)),
+        Op::FsgnjnD => wd!((fp::f64_sgnjn(d!(r1), d!(r2)), 0)),
+        Op::FsgnjxD => wd!((fp::f64_sgnjx(d!(r1), d!(r2)), 0)),
+        Op::FminD => wd!(fp::f64_min(d!(r1), d!(r2))),
+        Op::FmaxD => wd!(fp::f64_max(d!(r1), d!(r2))),
+        Op::FcvtSD => ws!(fp::f64_to_f32(d!(r1), rm)),
+        Op::FcvtDS => wd!(fp::f32_to_f64(s!(r1))),
+        Op::FeqD => cmp!(fp::f64_eq(d!(r1), d!(r2))),
+        Op::FltD => cmp!(fp::f64_lt(d!(r1), d!(r2))),
+        Op::FleD => cmp!(fp::f64_le(d!(r1), d!(r2))),
+        Op::FclassD => wx!((fp::f64_class(d!(r1)) as u64, 0)),
+        Op::FcvtWD => {
+            let (v, fl) = fp::f64_to_i32(d!(r1), rm);
+            wx!((v as i64 as u64, fl))
+        }
+        Op::FcvtWuD => {
+            let (v, fl) = fp::f64_to_u32(d!(r1), rm);
+            wx!((sx32(v), fl))
+        }
+        Op::FcvtLD => {
+            let (v, fl) = fp::f64_to_i64(d!(r1), rm);
+            wx!((v as u64, fl))
+        }
+        Op::FcvtLuD => wx!(fp::f64_to_u64(d!(r1), rm)),
+        Op::FmvXD => wx!((d!(r1), 0)),
+        Op::FcvtDW => wd!(fp::i32_to_f64(x1 as i32, rm)),
+        Op::FcvtDWu => wd!(fp::u32_to_f64(x1 as u32, rm)),
+        Op::FcvtDL => wd!(fp::i64_to_f64(x1 as i64, rm)),
+        Op::FcvtDLu => wd!(fp::u64_to_f64(x1, rm)),
+        Op::FmvDX => wd!((x1, 0)),
+        // Only F/D operations are dispatched here.
+        _ => out!(Flow::Illegal),
+    }
 }
 
 #[inline(always)]
@@ -729,7 +933,7 @@ pub(crate) fn exec<B: Bus, const RV32: bool, const LEN: u64>(
         | Op::FcvtDL
         | Op::FcvtDLu
         | Op::FmvDX => {
-            let f = exec_fp(st, bus, i.unpack());
+            let f = exec_fp::<B, RV32>(st, code, bus, i);
             out!(f)
         }
     }
@@ -743,5 +947,317 @@ pub(crate) fn insn_bits<B: Bus>(st: &mut State, bus: &mut B, pc: u64) -> u64 {
         bits & 0xffff_ffff
     } else {
         bits
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::csr;
+    use crate::state::{Extensions, HartConfig};
+    use crate::{BusError, HostPage};
+
+    /// A bus with nothing on it (the FP tests below touch no memory).
+    struct NoBus;
+
+    impl Bus for NoBus {
+        fn host_page(&mut self, _paddr: u64) -> Option<HostPage> {
+            None
+        }
+        fn read(&mut self, _paddr: u64, _size: u8) -> Result<u64, BusError> {
+            Err(BusError::Unmapped)
+        }
+        fn write(&mut self, _paddr: u64, _size: u8, _value: u64) -> Result<(), BusError> {
+            Err(BusError::Unmapped)
+        }
+        fn mtime(&mut self) -> u64 {
+            0
+        }
+    }
+
+    // Encodings (from the GNU assembler).
+    const FADD_D: u32 = 0x02c5_f553; // fadd.d fa0, fa1, fa2 (dyn)
+    const FADD_S: u32 = 0x00c5_f553; // fadd.s fa0, fa1, fa2 (dyn)
+    const FADD_S_RTZ: u32 = 0x00c5_9553; // fadd.s fa0, fa1, fa2, rtz
+    const FADD_D_RMM: u32 = 0x02c5_c553; // fadd.d fa0, fa1, fa2, rmm
+    const FMV_W_X: u32 = 0xf005_0553; // fmv.w.x fa0, a0
+    const FMV_X_W: u32 = 0xe005_8553; // fmv.x.w a0, fa1
+    const FMV_X_D: u32 = 0xe205_0553; // fmv.x.d a0, fa0
+    const FEQ_S: u32 = 0xa0c5_a553; // feq.s a0, fa1, fa2
+    const FCLASS_S: u32 = 0xe005_9553; // fclass.s a0, fa1
+    const FSGNJ_S: u32 = 0x20c5_8553; // fsgnj.s fa0, fa1, fa2
+    const FDIV_D: u32 = 0x1ac5_f553; // fdiv.d fa0, fa1, fa2 (dyn)
+    const FCVT_D_S_DYN: u32 = 0x4205_f553; // fcvt.d.s fa0, fa1, dyn (always exact)
+    const FCVT_D_W_DYN: u32 = 0xd205_7553; // fcvt.d.w fa0, a0, dyn (always exact)
+    const FCVT_D_S: u32 = 0x4205_8553; // fcvt.d.s fa0, fa1 (rne)
+    const FCVT_W_S_RTZ: u32 = 0xc005_9553; // fcvt.w.s a0, fa1, rtz
+    const FCVT_WU_S_RTZ: u32 = 0xc015_9553; // fcvt.wu.s a0, fa1, rtz
+    const FMADD_S: u32 = 0x68c5_f543; // fmadd.s fa0, fa1, fa2, fa3 (dyn)
+    const FMIN_D: u32 = 0x2ac5_8553; // fmin.d fa0, fa1, fa2
+
+    const FA0: usize = 10;
+    const FA1: usize = 11;
+    const FA2: usize = 12;
+    const FA3: usize = 13;
+    const A0: usize = 10;
+
+    const ONE_D: u64 = 0x3ff0_0000_0000_0000;
+    const TWO_D: u64 = 0x4000_0000_0000_0000;
+    const ONE_S: u64 = 0xffff_ffff_3f80_0000;
+    const TWO_S: u64 = 0xffff_ffff_4000_0000;
+
+    fn fp_state(xlen: Xlen) -> State {
+        let mut config = match xlen {
+            Xlen::Rv64 => HartConfig::rv64(0, 0x8000_0000),
+            Xlen::Rv32 => HartConfig::rv32(0, 0x8000_0000),
+        };
+        config.extensions = Extensions::GCSU;
+        State::new(config)
+    }
+
+    /// An FP-enabled RV64 hart with mstatus.FS = `fs`.
+    fn fp_on(fs: u64) -> State {
+        let mut st = fp_state(Xlen::Rv64);
+        assert!(st.csr_write(csr::MSTATUS, fs << 13).is_ok());
+        st
+    }
+
+    fn fs(st: &State) -> u64 {
+        (st.mstatus >> 13) & 3
+    }
+
+    /// Run one instruction; `true` if it completed, `false` if it is an illegal instruction.
+    fn run(st: &mut State, word: u32) -> bool {
+        let insn = filter(st, decode32(word, st.xlen), word);
+        let code = CodeCache::default();
+        let npc = if st.rv32() {
+            exec::<NoBus, true, 4>(st, &code, &mut NoBus, Packed::pack(&insn), 0x1000)
+        } else {
+            exec::<NoBus, false, 4>(st, &code, &mut NoBus, Packed::pack(&insn), 0x1000)
+        };
+        match npc {
+            0x1004 => true,
+            EXIT => match st.flow {
+                Flow::Next => true,
+                Flow::Illegal => false,
+                f => panic!("{word:#010x}: unexpected {f:?}"),
+            },
+            other => panic!("{word:#010x}: jumped to {other:#x}"),
+        }
+    }
+
+    fn fflags(st: &State) -> u32 {
+        st.fcsr & 0x1f
+    }
+
+    #[test]
+    fn test_fs_off_makes_every_fp_instruction_and_csr_illegal() {
+        let mut st = fp_state(Xlen::Rv64);
+        assert_eq!(fs(&st), 0, "FS is Off at reset");
+        st.f[FA1] = ONE_D;
+        st.f[FA2] = TWO_D;
+        for w in [
+            FADD_D, FADD_S, FMV_W_X, FMV_X_W, FEQ_S, FCLASS_S, FSGNJ_S, FCVT_D_S,
+        ] {
+            assert!(!run(&mut st, w), "{w:#010x} with FS Off");
+        }
+        assert_eq!(st.f[FA0], 0, "nothing written");
+        assert_eq!(st.x[A0], 0);
+        for n in [csr::FFLAGS, csr::FRM, csr::FCSR] {
+            assert!(st.csr_read(n, 0).is_err());
+            assert!(st.csr_write(n, 0).is_err());
+        }
+        assert_eq!(fs(&st), 0, "the traps did not enable it");
+        // FS = Initial: usable; the first write makes it Dirty and sets SD.
+        assert!(st.csr_write(csr::MSTATUS, 1 << 13).is_ok());
+        assert_eq!(fs(&st), 1);
+        assert!(run(&mut st, FADD_D));
+        assert_eq!(st.f[FA0], 0x4008_0000_0000_0000);
+        assert_eq!(fs(&st), 3);
+        assert_eq!(st.csr_read(csr::MSTATUS, 0).ok().map(|v| v >> 63), Some(1));
+        assert_eq!(
+            st.csr_read(csr::SSTATUS, 0)
+                .ok()
+                .map(|v| (v >> 63, (v >> 13) & 3)),
+            Some((1, 3)),
+            "sstatus mirrors FS and SD"
+        );
+        // Back to Off: the registers survive, the instructions trap again.
+        assert!(st.csr_write(csr::SSTATUS, 0).is_ok());
+        assert_eq!(fs(&st), 0, "FS written through sstatus");
+        assert!(!run(&mut st, FMV_X_D));
+        assert_eq!(st.f[FA0], 0x4008_0000_0000_0000);
+    }
+
+    #[test]
+    fn test_rv32_sd_bit_and_fs_without_f() {
+        let mut st = fp_state(Xlen::Rv32);
+        assert!(st.csr_write(csr::MSTATUS, 3 << 13).is_ok());
+        assert_eq!(
+            st.csr_read(csr::MSTATUS, 0).ok().map(|v| v >> 31),
+            Some(1),
+            "SD is bit 31 on RV32"
+        );
+        // Without F, FS is read-only zero and misa has neither F nor D.
+        let mut plain = State::new(HartConfig::rv64(0, 0));
+        assert!(plain.csr_write(csr::MSTATUS, 3 << 13).is_ok());
+        assert_eq!(fs(&plain), 0);
+        let misa = plain.csr_read(csr::MISA, 0).ok().unwrap_or(0);
+        assert_eq!(misa & 0x28, 0);
+        let misa = st.csr_read(csr::MISA, 0).ok().unwrap_or(0);
+        assert_eq!(misa & 0x28, 0x28, "F and D advertised");
+        // The F/D decode is refused without the extensions.
+        assert!(!run(&mut plain, FADD_D));
+    }
+
+    #[test]
+    fn test_only_fp_state_changes_dirty_fs() {
+        let mut st = fp_on(2); // Clean
+        st.f[FA1] = ONE_S;
+        st.f[FA2] = TWO_S;
+        for w in [FMV_X_W, FEQ_S, FCLASS_S, FCVT_W_S_RTZ, FMV_X_D] {
+            assert!(run(&mut st, w));
+            assert_eq!(fs(&st), 2, "{w:#010x} only reads FP state");
+        }
+        assert!(st.csr_read(csr::FCSR, 0).is_ok());
+        assert_eq!(fs(&st), 2, "CSR reads do not dirty");
+        // An integer-result instruction that raises a flag changes FP state.
+        st.f[FA1] = 0xffff_ffff_7f80_0001; // sNaN
+        assert!(run(&mut st, FEQ_S));
+        assert_eq!(fflags(&st), fp::NV as u32);
+        assert_eq!(fs(&st), 3);
+        for w in [FSGNJ_S, FMV_W_X, FADD_S] {
+            st.mstatus = (st.mstatus & !ms::FS) | (2 << 13);
+            assert!(run(&mut st, w));
+            assert_eq!(fs(&st), 3, "{w:#010x} writes an f register");
+        }
+        st.mstatus = (st.mstatus & !ms::FS) | (2 << 13);
+        assert!(st.csr_write(csr::FFLAGS, 0).is_ok());
+        assert_eq!(fs(&st), 3, "fflags written");
+    }
+
+    #[test]
+    fn test_nan_boxing() {
+        let mut st = fp_on(1);
+        // Writes of binary32 results set the upper 32 bits.
+        st.x[A0] = 0x1234_5678_cafe_babe;
+        assert!(run(&mut st, FMV_W_X));
+        assert_eq!(st.f[FA0], 0xffff_ffff_cafe_babe);
+        // fmv.x.w moves the low 32 bits, sign-extended, boxed or not.
+        st.f[FA1] = 0x0000_0000_bf80_0000;
+        assert!(run(&mut st, FMV_X_W));
+        assert_eq!(st.x[A0], 0xffff_ffff_bf80_0000);
+        // Arithmetic reads an unboxed operand as the canonical NaN (quiet: no NV).
+        st.f[FA1] = 0x0000_0000_3f80_0000;
+        st.f[FA2] = ONE_S;
+        assert!(run(&mut st, FADD_S));
+        assert_eq!(st.f[FA0], 0xffff_ffff_7fc0_0000);
+        assert_eq!(fflags(&st), 0);
+        st.f[FA1] = 0xffff_fffe_3f80_0000; // almost boxed
+        assert!(run(&mut st, FADD_S));
+        assert_eq!(st.f[FA0], 0xffff_ffff_7fc0_0000);
+        // Sign injection too (canonical NaN with rs2's sign), and fclass/feq.
+        st.f[FA2] = 0xffff_ffff_bf80_0000;
+        assert!(run(&mut st, FSGNJ_S));
+        assert_eq!(st.f[FA0], 0xffff_ffff_ffc0_0000);
+        assert!(run(&mut st, FCLASS_S));
+        assert_eq!(st.x[A0], 1 << 9);
+        assert!(run(&mut st, FEQ_S));
+        assert_eq!(st.x[A0], 0);
+        // fcvt.d.s of an unboxed value: the canonical binary64 NaN.
+        assert!(run(&mut st, FCVT_D_S));
+        assert_eq!(st.f[FA0], fp::F64_NAN);
+        assert_eq!(fflags(&st), 0);
+        // Double operations see the raw 64 bits: a boxed single is a NaN to them.
+        st.f[FA1] = ONE_S;
+        st.f[FA2] = ONE_D;
+        assert!(run(&mut st, FMIN_D));
+        assert_eq!(st.f[FA0], ONE_D);
+    }
+
+    #[test]
+    fn test_reserved_rounding_modes_are_illegal() {
+        let mut st = fp_on(1);
+        st.f[FA1] = ONE_S;
+        st.f[FA2] = TWO_S;
+        st.f[FA3] = ONE_S;
+        for frm in [5u64, 6, 7] {
+            assert!(st.csr_write(csr::FRM, frm).is_ok());
+            st.f[FA0] = 0;
+            for w in [FADD_S, FADD_D, FMADD_S, FDIV_D, FCVT_D_S_DYN, FCVT_D_W_DYN] {
+                assert!(!run(&mut st, w), "{w:#010x} with frm = {frm}");
+            }
+            assert_eq!(st.f[FA0], 0, "nothing written");
+            assert_eq!(fflags(&st), 0, "no flags");
+            // A static rounding mode, or none at all, is fine.
+            for w in [FADD_S_RTZ, FADD_D_RMM, FCVT_D_S, FSGNJ_S, FEQ_S, FMV_X_W] {
+                assert!(run(&mut st, w), "{w:#010x} with frm = {frm}");
+            }
+        }
+        assert!(st.csr_write(csr::FRM, 4).is_ok());
+        assert!(run(&mut st, FADD_S), "RMM is a valid frm");
+        // A reserved static rm (5, 6) is an illegal encoding.
+        assert_eq!(decode32(0x00c5_d553, Xlen::Rv64).op, Op::Illegal);
+        assert_eq!(decode32(0x00c5_e553, Xlen::Rv64).op, Op::Illegal);
+    }
+
+    #[test]
+    fn test_dynamic_rounding_follows_frm() {
+        let mut st = fp_on(1);
+        st.f[FA1] = ONE_D;
+        st.f[FA2] = 0x4008_0000_0000_0000; // 3.0
+        for (frm, want) in [
+            (0, 0x3fd5_5555_5555_5555u64),
+            (1, 0x3fd5_5555_5555_5555),
+            (2, 0x3fd5_5555_5555_5555),
+            (3, 0x3fd5_5555_5555_5556),
+            (4, 0x3fd5_5555_5555_5555),
+        ] {
+            assert!(st.csr_write(csr::FRM, frm).is_ok());
+            assert!(run(&mut st, FDIV_D));
+            assert_eq!(st.f[FA0], want, "frm = {frm}");
+        }
+    }
+
+    #[test]
+    fn test_fflags_accrue() {
+        let mut st = fp_on(1);
+        st.f[FA1] = ONE_D;
+        st.f[FA2] = 0;
+        assert!(run(&mut st, FDIV_D)); // 1 / 0
+        assert_eq!(st.f[FA0], 0x7ff0_0000_0000_0000);
+        assert_eq!(fflags(&st), fp::DZ as u32);
+        st.f[FA2] = 0x4008_0000_0000_0000;
+        assert!(run(&mut st, FDIV_D)); // 1 / 3
+        assert_eq!(fflags(&st), (fp::DZ | fp::NX) as u32);
+        st.f[FA2] = ONE_D;
+        assert!(run(&mut st, FADD_D)); // exact: nothing cleared, nothing added
+        assert_eq!(fflags(&st), (fp::DZ | fp::NX) as u32);
+        st.f[FA1] = 0x7ff0_0000_0000_0001; // sNaN
+        assert!(run(&mut st, FMIN_D));
+        assert_eq!(st.f[FA0], ONE_D);
+        assert_eq!(st.csr_read(csr::FFLAGS, 0).ok(), Some(0x19));
+        assert!(st.csr_write(csr::FRM, 2).is_ok());
+        assert_eq!(
+            st.csr_read(csr::FCSR, 0).ok(),
+            Some(0x59),
+            "frm << 5 | fflags"
+        );
+        assert!(st.csr_write(csr::FFLAGS, 0).is_ok());
+        assert_eq!(st.csr_read(csr::FCSR, 0).ok(), Some(0x40));
+    }
+
+    #[test]
+    fn test_fp_to_int_results_are_sign_extended_to_xlen() {
+        for xlen in [Xlen::Rv64, Xlen::Rv32] {
+            let mut st = fp_state(xlen);
+            assert!(st.csr_write(csr::MSTATUS, 1 << 13).is_ok());
+            st.f[FA1] = 0xffff_ffff_4f32_d05e; // 3e9
+            assert!(run(&mut st, FCVT_WU_S_RTZ));
+            assert_eq!(st.x[A0], 0xffff_ffff_b2d0_5e00, "{xlen:?}");
+            assert!(run(&mut st, FCVT_W_S_RTZ));
+            assert_eq!(st.x[A0], 0x7fff_ffff, "{xlen:?}: clipped");
+            assert_eq!(fflags(&st), fp::NV as u32);
+        }
     }
 }

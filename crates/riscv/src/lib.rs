@@ -1,5 +1,5 @@
 //! breadboard's RISC-V hart: one decoder shared by executor, disassembler, tracer and debugger,
-//! and an interpreter for RV32/RV64 IMAC with M, S and U privilege, Sv32/Sv39/Sv48 and PMP
+//! and an interpreter for RV32/RV64 IMAFDC with M, S and U privilege, Sv32/Sv39/Sv48 and PMP
 //! (RISC-V Unprivileged ISA 20191213, Privileged ISA 20211203). See `DESIGN.md` beside this
 //! crate.
 //!
@@ -63,4 +63,14 @@ pub trait Bus {
     fn write(&mut self, paddr: u64, size: u8, value: u64) -> Result<(), BusError>;
     /// The platform timer (mtime), 10 MHz ticks, for the `time` CSR.
     fn mtime(&mut self) -> u64;
+    /// Called immediately before every [`Bus::read`], [`Bus::write`] and [`Bus::mtime`] the
+    /// hart makes, with its exact instruction count at that moment: the value
+    /// [`Hart::instret`] would return there, i.e. every instruction retired before the
+    /// accessing one (which has not retired yet). Under `-icount` the platform uses it to make
+    /// virtual time exact at the access. QEMU's icount counts the accessing instruction as
+    /// already executed, so for QEMU-identical time use `instret + 1`. The default does nothing.
+    #[inline(always)]
+    fn sync_instret(&mut self, instret: u64) {
+        let _ = instret;
+    }
 }

@@ -7,9 +7,9 @@
 //! slow path. Store entries for pages holding decoded code carry `TLB_CODE` in their tag, so they
 //! never match on the fast path and self-modifying code costs ordinary stores nothing.
 
-use crate::Bus;
 use crate::code::{CodeCache, PAGE_MASK};
 use crate::state::{Exception, Priv, State, Trap, ms};
+use crate::{Bus, BusError};
 
 /// Entries per TLB (direct-mapped).
 pub(crate) const TLB_SIZE: usize = 256;
@@ -170,6 +170,60 @@ fn write_dyn(p: *mut u8, size: u8, v: u64) {
 }
 
 impl State {
+    /// Whether a bus access for `access` must be deferred. Instruction fetches (and their page
+    /// walks) reach the bus only from the outer loop and `step_uncached`, where `instret` is
+    /// exact. Data accesses made inside `run_block`, where `instret` lags behind the block's
+    /// instructions, are not made: the access fails with a placeholder trap and sets `deferred`,
+    /// and the outer loop re-runs the instruction through `step_uncached`.
+    #[inline]
+    fn defer(&mut self, access: Access) -> bool {
+        if access == Access::Fetch || self.uncached {
+            return false;
+        }
+        self.deferred = true;
+        true
+    }
+
+    /// `Bus::read` (MMIO), telling the bus the exact instruction count first. May be deferred
+    /// (see `defer`; the error is then not a guest-visible fault).
+    pub fn bus_read<B: Bus>(
+        &mut self,
+        bus: &mut B,
+        pa: u64,
+        size: u8,
+        access: Access,
+    ) -> Result<u64, BusError> {
+        if self.defer(access) {
+            return Err(BusError::AccessFault);
+        }
+        bus.sync_instret(self.instret);
+        bus.read(pa, size)
+    }
+
+    /// `Bus::write` (MMIO), telling the bus the exact instruction count first. May be deferred
+    /// like [`State::bus_read`] (a page walk for a fetch writes A/D bits with `Access::Fetch`).
+    pub fn bus_write<B: Bus>(
+        &mut self,
+        bus: &mut B,
+        pa: u64,
+        size: u8,
+        v: u64,
+        access: Access,
+    ) -> Result<(), BusError> {
+        if self.defer(access) {
+            return Err(BusError::AccessFault);
+        }
+        bus.sync_instret(self.instret);
+        bus.write(pa, size, v)
+    }
+
+    /// `Bus::mtime`, telling the bus the exact instruction count first (the caller has brought
+    /// `instret` up to date).
+    pub fn bus_mtime<B: Bus>(&mut self, bus: &mut B) -> u64 {
+        bus.sync_instret(self.instret);
+        bus.mtime()
+    }
+
     /// Wrap an address to XLEN.
     #[inline(always)]
     pub fn wrap(&self, a: u64) -> u64 {
@@ -260,7 +314,7 @@ impl State {
                 return Err(Trap::new(access.fault(), vaddr));
             }
             let pte = self
-                .phys_read(bus, pte_addr, pte_size as u8)
+                .phys_read(bus, pte_addr, pte_size as u8, access)
                 .ok_or(Trap::new(access.fault(), vaddr))?;
             let (v, r, w, x, u, a, d) = (
                 pte & 1 != 0,
@@ -306,7 +360,7 @@ impl State {
             }
             if !a || (access == Access::Store && !d) {
                 let new = pte | 64 | if access == Access::Store { 128 } else { 0 };
-                if !self.phys_write(bus, pte_addr, pte_size as u8, new) {
+                if !self.phys_write(bus, pte_addr, pte_size as u8, new, access) {
                     return Err(Trap::new(access.fault(), vaddr));
                 }
             }
@@ -316,26 +370,33 @@ impl State {
         Err(page_fault)
     }
 
-    /// Physical read for the page walker.
-    fn phys_read<B: Bus>(&mut self, bus: &mut B, pa: u64, size: u8) -> Option<u64> {
+    /// Physical read for the page walker (translating for `access`).
+    fn phys_read<B: Bus>(&mut self, bus: &mut B, pa: u64, size: u8, access: Access) -> Option<u64> {
         match bus.host_page(pa & !PAGE_MASK) {
             Some(hp) => Some(read_dyn(
                 hp.ptr.wrapping_add((pa & PAGE_MASK) as usize),
                 size,
             )),
-            None => bus.read(pa, size).ok(),
+            None => self.bus_read(bus, pa, size, access).ok(),
         }
     }
 
     /// Physical write for A/D updates.
-    fn phys_write<B: Bus>(&mut self, bus: &mut B, pa: u64, size: u8, v: u64) -> bool {
+    fn phys_write<B: Bus>(
+        &mut self,
+        bus: &mut B,
+        pa: u64,
+        size: u8,
+        v: u64,
+        access: Access,
+    ) -> bool {
         match bus.host_page(pa & !PAGE_MASK) {
             Some(hp) if hp.writable => {
                 write_dyn(hp.ptr.wrapping_add((pa & PAGE_MASK) as usize), size, v);
                 true
             }
             Some(_) => false,
-            None => bus.write(pa, size, v).is_ok(),
+            None => self.bus_write(bus, pa, size, v, access).is_ok(),
         }
     }
 
@@ -436,8 +497,10 @@ impl State {
                 }
                 Ok(read_dyn(hp.ptr.wrapping_add((pa & PAGE_MASK) as usize), size))
             }
-            None => bus.read(pa, size).map_err(|e| {
-                tracing::debug!(target: "guest_error", "hart {}: load of {size} bytes at {pa:#x}: {e:?}", self.hart_id);
+            None => self.bus_read(bus, pa, size, Access::Load).map_err(|e| {
+                if !self.deferred {
+                    tracing::debug!(target: "guest_error", "hart {}: load of {size} bytes at {pa:#x}: {e:?}", self.hart_id);
+                }
                 Trap::new(Exception::LoadAccessFault, vaddr)
             }),
         }
@@ -494,8 +557,10 @@ impl State {
                 Ok(())
             }
             None => {
-                bus.write(pa, size, v).map_err(|e| {
-                    tracing::debug!(target: "guest_error", "hart {}: store of {size} bytes at {pa:#x}: {e:?}", self.hart_id);
+                self.bus_write(bus, pa, size, v, Access::Store).map_err(|e| {
+                    if !self.deferred {
+                        tracing::debug!(target: "guest_error", "hart {}: store of {size} bytes at {pa:#x}: {e:?}", self.hart_id);
+                    }
                     Trap::new(Exception::StoreAccessFault, vaddr)
                 })?;
                 // A device write may raise an interrupt: leave the block soon.
@@ -580,8 +645,11 @@ impl State {
             }
             None => {
                 let fault = Trap::new(Exception::StoreAccessFault, vaddr);
-                let old = bus.read(pa, size).map_err(|_| fault)?;
-                bus.write(pa, size, op(old)).map_err(|_| fault)?;
+                let old = self
+                    .bus_read(bus, pa, size, Access::Store)
+                    .map_err(|_| fault)?;
+                self.bus_write(bus, pa, size, op(old), Access::Store)
+                    .map_err(|_| fault)?;
                 self.stop_at = 0;
                 Ok(old)
             }
@@ -615,9 +683,14 @@ impl State {
         if vaddr & (size as u64 - 1) != 0 {
             return Err(Trap::new(Exception::StoreMisaligned, vaddr));
         }
-        let ok = self.reservation.take() == Some(vaddr);
-        if ok {
-            self.store_slow(bus, code, vaddr, size, v)?;
+        let reservation = self.reservation.take();
+        let ok = reservation == Some(vaddr);
+        if ok && let Err(t) = self.store_slow(bus, code, vaddr, size, v) {
+            if self.deferred {
+                // Re-run uncached: the reservation must still be there.
+                self.reservation = reservation;
+            }
+            return Err(t);
         }
         Ok(ok)
     }
@@ -629,7 +702,7 @@ impl State {
         if let Some(hp) = bus.host_page(pa & !PAGE_MASK) {
             return Ok(read_dyn(hp.ptr.wrapping_add((pa & PAGE_MASK) as usize), 2) as u16);
         }
-        bus.read(pa, 2)
+        self.bus_read(bus, pa, 2, Access::Fetch)
             .map(|v| v as u16)
             .map_err(|_| Trap::new(Exception::InsnAccessFault, vaddr))
     }

@@ -127,7 +127,7 @@ pub struct Extensions {
     pub a: bool,
     /// Compressed instructions.
     pub c: bool,
-    /// Single-precision FP (needs the FP unit, `fp.rs`).
+    /// Single-precision FP.
     pub f: bool,
     /// Double-precision FP.
     pub d: bool,
@@ -138,7 +138,7 @@ pub struct Extensions {
 }
 
 impl Extensions {
-    /// IMAC with U-mode: what the executor runs today.
+    /// IMAC with U-mode.
     pub const IMACU: Extensions = Extensions {
         m: true,
         a: true,
@@ -270,7 +270,7 @@ const MIP_M_BITS: u64 = (1 << irq::MSI) | (1 << irq::MTI) | (1 << irq::MEI);
 pub(crate) struct State {
     pub x: [u64; 32],
     pub pc: u64,
-    /// FP registers (NaN-boxed) and fcsr: owned by the FP unit when it lands.
+    /// FP registers (binary32 values NaN-boxed) and fcsr (`frm` in bits 7:5, `fflags` in 4:0).
     pub f: [u64; 32],
     pub fcsr: u32,
     pub prv: Priv,
@@ -306,6 +306,12 @@ pub(crate) struct State {
     pub pmpaddr: [u64; 64],
     /// Retired instructions since reset (the interpreter adds its local count at block exits).
     pub instret: u64,
+    /// True while `step_uncached` executes its instruction. Data accesses to the bus are made
+    /// only then, when `instret` is exact; in `run_block` (where it lags) they are deferred.
+    pub uncached: bool,
+    /// Set when a data bus access was deferred: the instruction failed with a placeholder trap
+    /// and the outer loop re-runs it through `step_uncached` (see `State::bus_read`).
+    pub deferred: bool,
     pub minstret_off: u64,
     pub mcycle_off: u64,
     /// LR reservation (physical address), cleared at every `run` boundary.
@@ -320,6 +326,8 @@ pub(crate) struct State {
     pub code_slot: usize,
     pub tlb: Box<Tlb>,
     pub trace: TraceFlags,
+    /// `Hart::run` honours budgets exactly (see `Hart::set_exact_budget`).
+    pub exact_budget: bool,
     /// The outcome of the last instruction that did not just continue (see `exec::EXIT`).
     pub flow: crate::exec::Flow,
 }
@@ -341,6 +349,8 @@ impl State {
             (ext.m, b'M'),
             (ext.a, b'A'),
             (ext.c, b'C'),
+            (ext.f, b'F'),
+            (ext.d, b'D'),
             (ext.s, b'S'),
             (ext.u, b'U'),
         ] {
@@ -348,8 +358,6 @@ impl State {
                 misa |= 1 << (letter - b'A');
             }
         }
-        // F and D are advertised once the FP unit exists (fp.rs); until then their instructions
-        // trap as illegal and mstatus.FS stays Off.
         let mut st = State {
             x: [0; 32],
             pc: config.reset_pc,
@@ -387,6 +395,8 @@ impl State {
             pmpcfg: [0; 64],
             pmpaddr: [0; 64],
             instret: 0,
+            uncached: false,
+            deferred: false,
             minstret_off: 0,
             mcycle_off: 0,
             reservation: None,
@@ -397,6 +407,7 @@ impl State {
             code_slot,
             tlb: Box::new(Tlb::new()),
             trace: TraceFlags::default(),
+            exact_budget: true,
             flow: crate::exec::Flow::Next,
         };
         st.reset();
@@ -433,6 +444,7 @@ impl State {
         self.pmpaddr = [0; 64];
         self.reservation = None;
         self.waiting = false;
+        self.deferred = false;
         self.tlb.flush_all();
     }
 
@@ -462,6 +474,19 @@ impl State {
     #[inline(always)]
     pub fn get_x(&self, r: u8) -> u64 {
         self.x.get((r & 31) as usize).copied().unwrap_or(0)
+    }
+
+    /// FP register `r` as raw bits (binary32 values are NaN-boxed).
+    #[inline(always)]
+    pub fn get_f(&self, r: u8) -> u64 {
+        self.f.get((r & 31) as usize).copied().unwrap_or(0)
+    }
+
+    #[inline(always)]
+    pub fn set_f(&mut self, r: u8, v: u64) {
+        if let Some(f) = self.f.get_mut((r & 31) as usize) {
+            *f = v;
+        }
     }
 
     /// Pending interrupt bits (software-written and device-driven).
@@ -626,7 +651,7 @@ impl State {
 
     // ---- CSRs -------------------------------------------------------------------------------
 
-    /// Whether the FP unit is usable (mstatus.FS != Off). Always false until `fp.rs` lands.
+    /// Whether the FP unit is usable (mstatus.FS != Off; FS stays Off without F).
     pub fn fp_enabled(&self) -> bool {
         self.mstatus & ms::FS != 0
     }
@@ -934,6 +959,9 @@ impl State {
 
     fn mstatus_write(&mut self, v: u64) {
         let mut mask = ms::MIE | ms::MPIE | ms::MPP;
+        if self.ext.f {
+            mask |= ms::FS;
+        }
         if self.ext.u {
             mask |= ms::MPRV | ms::TW;
         }

@@ -13,7 +13,14 @@ fn run_program(name: &str, xlen: Xlen) {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../../firmware/tests")
         .join(format!("{name}.elf"));
-    let loaded = Machine::from_elf(&path, xlen);
+    // RV64 programs run on an IMAFDC hart (the F/D programs need it; the others do not care),
+    // RV32 ones on IMAC.
+    let loaded = Machine::from_elf_with(&path, xlen, |c| {
+        if xlen == Xlen::Rv64 {
+            c.extensions.f = true;
+            c.extensions.d = true;
+        }
+    });
     assert!(
         loaded.is_ok(),
         "cannot load {name}: {:?}",

@@ -65,3 +65,126 @@ pub fn tempdir(name: &str) -> PathBuf {
     std::fs::create_dir_all(&d).expect("tempdir");
     d
 }
+
+/// The directory with the shared guest images (Linux, OpenSBI, U-Boot): `$BREADBOARD_GUESTS`
+/// or `../shared/guests` beside the repository.
+pub fn guests() -> PathBuf {
+    match std::env::var_os("BREADBOARD_GUESTS") {
+        Some(p) => PathBuf::from(p),
+        None => repo().join("../shared/guests"),
+    }
+}
+
+/// A guest path as a string (panics with a clear message if the image is missing).
+pub fn guest(name: &str) -> String {
+    let p = guests().join(name);
+    assert!(
+        p.exists(),
+        "guest image {} is missing (set BREADBOARD_GUESTS to the shared/guests folder)",
+        p.display()
+    );
+    p.display().to_string()
+}
+
+/// An interactive run: stdin is a pipe, stdout is collected by a thread.
+pub struct Guest {
+    child: std::process::Child,
+    out: std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+    stdin: Option<std::process::ChildStdin>,
+    pub start: Instant,
+}
+
+impl Guest {
+    /// Starts breadboard with `args`.
+    pub fn start(args: &[&str]) -> Guest {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_breadboard"))
+            .args(args)
+            .current_dir(repo())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn breadboard");
+        let out = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let mut stdout = child.stdout.take().expect("stdout");
+        let sink = out.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = stdout.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock().expect("lock").extend_from_slice(&buf[..n]);
+            }
+        });
+        let stdin = child.stdin.take();
+        Guest { child, out, stdin, start: Instant::now() }
+    }
+
+    /// Everything printed so far (lossy UTF-8).
+    pub fn output(&self) -> String {
+        String::from_utf8_lossy(&self.out.lock().expect("lock")).to_string()
+    }
+
+    /// Waits until `pattern` appears after byte offset `from`; returns the offset past it.
+    pub fn expect_from(&mut self, pattern: &str, from: usize, timeout: Duration) -> usize {
+        let deadline = Instant::now() + timeout;
+        loop {
+            {
+                let out = self.out.lock().expect("lock");
+                let hay = String::from_utf8_lossy(out.get(from..).unwrap_or_default()).to_string();
+                if let Some(i) = hay.find(pattern) {
+                    return from + i + pattern.len();
+                }
+            }
+            if let Ok(Some(st)) = self.child.try_wait() {
+                panic!("breadboard exited ({st}) before {pattern:?}; output:\n{}", self.output());
+            }
+            if Instant::now() > deadline {
+                panic!("timed out after {timeout:?} waiting for {pattern:?}; output:\n{}", self.output());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits for `pattern` anywhere after the current end of output... from offset 0.
+    pub fn expect(&mut self, pattern: &str, timeout: Duration) -> usize {
+        self.expect_from(pattern, 0, timeout)
+    }
+
+    /// Current output length (to expect only what comes after it).
+    pub fn mark(&self) -> usize {
+        self.out.lock().expect("lock").len()
+    }
+
+    /// Types `text` on the console.
+    pub fn send(&mut self, text: &str) {
+        use std::io::Write;
+        let s = self.stdin.as_mut().expect("stdin");
+        s.write_all(text.as_bytes()).expect("write stdin");
+        s.flush().expect("flush");
+    }
+
+    /// Waits for exit; returns the code (None on timeout, after killing it).
+    pub fn wait(&mut self, timeout: Duration) -> Option<i32> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Ok(Some(st)) = self.child.try_wait() {
+                return st.code();
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Guest {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
