@@ -19,7 +19,7 @@ use anyhow::{Context, Result, anyhow};
 use breadboard_core::{BlockBackend, Chardev, ChardevRegistry, DriveRegistry, TypeRegistry};
 use breadboard_platform::{
     BootOptions, Description, DeviceOption, Event, Exit, Firmware, Image, Machine,
-    MachineOptions, Phase, cpus,
+    MachineOptions, Phase, cpus, dtb,
 };
 use breadboard_qmp::{ListenAddr, ListenSpec, QmpContext, ServerHandle};
 use breadboard_riscv::TraceFlags;
@@ -51,15 +51,6 @@ fn refuse_unsupported(cfg: &cli::Config) -> Result<()> {
     }
     if !cfg.plugins.is_empty() {
         unsupported.push("-plugin");
-    }
-    if cfg.dtb.is_some() {
-        unsupported.push("-dtb");
-    }
-    if cfg.machine.dtb_board.is_some() {
-        unsupported.push("-machine dtb-board");
-    }
-    if cfg.machine.dump.is_some() {
-        unsupported.push("-machine dump");
     }
     match unsupported.first() {
         Some(first) => Err(anyhow!(
@@ -166,11 +157,30 @@ fn run(args: &[String]) -> Result<i32> {
     let opts = MachineOptions {
         machine: cfg.machine.kind.clone().unwrap_or_else(|| "virt".into()),
         cpu: cfg.cpu.as_ref().map(|c| c.model.clone()),
-        smp: Some(cfg.smp),
+        // A DTB board has as many harts as its /cpus unless -smp asks for another number.
+        // (cli::Config can't tell `-smp 1` from no -smp yet.)
+        smp: (cfg.machine.dtb_board.is_none() || cfg.smp != 1).then_some(cfg.smp),
         ram_size: cfg.memory,
         icount_shift: cfg.icount.as_ref().map(|i| i.shift),
     };
-    let mut machine = Machine::create(&opts, registry(), chardevs, drives)?;
+    let mut machine = match &cfg.machine.dtb_board {
+        Some(path) => {
+            let data = std::fs::read(path)
+                .with_context(|| format!("dtb-board: could not read '{}'", path.display()))?;
+            let reg = registry();
+            let board = dtb::description_from_dtb(
+                &data,
+                &path.display().to_string(),
+                &reg,
+                cfg.machine.dtb_board_ignore_unknown,
+            )?;
+            for n in &board.skipped {
+                eprintln!("breadboard: dtb-board: skipped {n}");
+            }
+            Machine::create_from(board.desc, &opts, reg, chardevs, drives)?
+        }
+        None => Machine::create(&opts, registry(), chardevs, drives)?,
+    };
     for d in &cfg.devices {
         let opt = DeviceOption {
             driver: d.driver.clone(),
@@ -182,8 +192,22 @@ fn run(args: &[String]) -> Result<i32> {
             .with_context(|| format!("-device {}", d.driver))?;
     }
     machine.wire_default_cpu_irqs()?;
+    if let Some(path) = &cfg.machine.dump {
+        // The description the machine was built from (for dtb-board, the one made from the
+        // device tree), as TOML: edit it and load it back with -M FILE.
+        let text = dtb::description_to_toml(&machine.desc).map_err(|e| anyhow!("dump: {e}"))?;
+        std::fs::write(path, text)
+            .with_context(|| format!("dump: could not write '{}'", path.display()))?;
+        return Ok(0);
+    }
     if let Some(path) = &cfg.machine.dumpdtb {
-        let dtb = machine.dump_dtb(cfg.append.as_deref())?;
+        let dtb = match cfg.dtb.as_deref() {
+            // QEMU dumps the tree it would boot with: the user's, merged.
+            Some(p) => {
+                dtb::merge::dump_merged(&mut machine, &read_image("dtb", p)?, cfg.append.as_deref())?
+            }
+            None => machine.dump_dtb(cfg.append.as_deref())?,
+        };
         std::fs::write(path, dtb)
             .with_context(|| format!("dumpdtb: could not write '{}'", path.display()))?;
         return Ok(0);

@@ -211,3 +211,23 @@ fn test_help_outputs() {
     assert_eq!(r.code, Some(0));
     assert!(r.stdout.contains("breadboard"), "{}", r.stdout);
 }
+
+#[test]
+fn test_machine_dump_and_dtb_board_round_trip_to_the_same_tree() {
+    let d = tempdir("roundtrip");
+    let p = |n: &str| d.join(n).display().to_string();
+    let run_ok = |args: &[&str]| {
+        let r = breadboard(args, T);
+        assert_eq!(r.code, Some(0), "{args:?}: {r:?}");
+    };
+    run_ok(&["-M", &format!("virt,dumpdtb={}", p("virt.dtb")), "-smp", "2"]);
+    // Description export and reload.
+    run_ok(&["-M", &format!("virt,dump={}", p("virt.toml")), "-smp", "2"]);
+    run_ok(&["-M", &format!("{},dumpdtb={}", p("virt.toml"), p("toml.dtb")), "-smp", "2"]);
+    // A machine built from the device tree.
+    run_ok(&["-M", &format!("none,dtb-board={},dumpdtb={}", p("virt.dtb"), p("board.dtb"))]);
+    let a = std::fs::read(p("virt.dtb")).expect("virt.dtb");
+    assert_eq!(std::fs::read(p("toml.dtb")).expect("toml.dtb"), a, "dump=FILE round trip");
+    assert_eq!(std::fs::read(p("board.dtb")).expect("board.dtb"), a, "dtb-board round trip");
+    dtc_decompile(&d.join("board.dtb"));
+}

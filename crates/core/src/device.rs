@@ -267,6 +267,11 @@ pub struct DeviceType {
     /// The bus it plugs into when not memory-mapped (`virtio-bus` for virtio backends, which
     /// the machine plugs into a free `virtio-mmio` transport).
     pub bus: Option<&'static str>,
+    /// Device-tree `compatible` strings that identify this model, most specific first.
+    /// `-machine dtb-board=FILE` maps a node to the type claiming the first of its strings, so
+    /// leave out generic fallbacks another type claims (`ibex-plic` writes `riscv,plic0` but
+    /// only claims `lowrisc,rv-plic`). Empty for types without a node of their own.
+    pub compatible: &'static [&'static str],
     /// Property schema.
     pub props: Vec<PropSpec>,
     /// Constructor.

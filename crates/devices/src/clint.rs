@@ -362,6 +362,7 @@ pub fn device_type() -> DeviceType {
         user_creatable: true,
         sysbus: true,
         bus: None,
+        compatible: &["sifive,clint0", "riscv,clint0"],
         props: vec![
             PropSpec::new(
                 "num-harts",

@@ -249,6 +249,7 @@ pub fn device_type() -> DeviceType {
         user_creatable: true,
         sysbus: true,
         bus: None,
+        compatible: &["google,goldfish-rtc"],
         props: vec![PropSpec::new(
             "base-ns",
             PropKind::Int,

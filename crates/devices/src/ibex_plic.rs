@@ -390,6 +390,7 @@ pub fn device_type() -> DeviceType {
         user_creatable: true,
         sysbus: true,
         bus: None,
+        compatible: &["lowrisc,rv-plic"],
         props: vec![
             PropSpec::new(
                 "num-sources",

@@ -415,6 +415,7 @@ pub fn device_type() -> DeviceType {
         user_creatable: true,
         sysbus: true,
         bus: None,
+        compatible: &["lowrisc,opentitan-uart"],
         props: vec![
             PropSpec::optional("chardev", PropKind::Chardev, "character device it talks to"),
             PropSpec::new(

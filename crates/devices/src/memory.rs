@@ -135,6 +135,7 @@ pub fn device_type() -> DeviceType {
         user_creatable: true,
         sysbus: true,
         bus: None,
+        compatible: &[],
         props: vec![
             PropSpec::required("size", PropKind::Size, "size in bytes, a multiple of 4 KiB"),
             PropSpec::new(

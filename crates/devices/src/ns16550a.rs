@@ -563,6 +563,7 @@ pub fn device_type() -> DeviceType {
         user_creatable: true,
         sysbus: true,
         bus: None,
+        compatible: &["ns16550a"],
         props: vec![
             PropSpec::optional("chardev", PropKind::Chardev, "character device for TX/RX"),
             PropSpec::new(

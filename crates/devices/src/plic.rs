@@ -531,6 +531,7 @@ pub fn device_type() -> DeviceType {
         user_creatable: true,
         sysbus: true,
         bus: None,
+        compatible: &["sifive,plic-1.0.0", "riscv,plic0"],
         props: vec![
             PropSpec::new(
                 "num-sources",

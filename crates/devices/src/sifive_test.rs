@@ -148,6 +148,7 @@ pub fn device_type() -> DeviceType {
         user_creatable: true,
         sysbus: true,
         bus: None,
+        compatible: &["sifive,test1", "sifive,test0"],
         props: Vec::new(),
         factory: Rc::new(make),
     }

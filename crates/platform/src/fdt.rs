@@ -186,6 +186,19 @@ pub fn generate(m: &Machine, chosen: &Chosen) -> Result<Vec<u8>, MachineError> {
             .write_fdt_root(&mut fdt, &res)
             .map_err(|x| MachineError::Fdt(format!("root node of device '{}': {x}", e.label)))?;
     }
+    let soc = fdt.begin_node("soc").map_err(err)?;
+    fdt.property_u32("#address-cells", 2).map_err(err)?;
+    fdt.property_u32("#size-cells", 2).map_err(err)?;
+    fdt.property_string("compatible", "simple-bus").map_err(err)?;
+    fdt.property_null("ranges").map_err(err)?;
+    for &id in &ids {
+        if placement(id) == FdtPlacement::Soc {
+            write_device(m, &mut fdt, id, &ph, (2, 2), 0)?;
+        }
+    }
+    fdt.end_node(soc).map_err(err)?;
+    // The platform bus comes after /soc: Linux numbers devices in tree order, so the board's
+    // UART stays ttyS0 and a dynamic one becomes ttyS1, as on QEMU.
     if let Some(pb) = &m.desc.platform_bus {
         let node = fdt
             .begin_node(&format!("platform-bus@{:x}", pb.base))
@@ -211,17 +224,6 @@ pub fn generate(m: &Machine, chosen: &Chosen) -> Result<Vec<u8>, MachineError> {
         }
         fdt.end_node(node).map_err(err)?;
     }
-    let soc = fdt.begin_node("soc").map_err(err)?;
-    fdt.property_u32("#address-cells", 2).map_err(err)?;
-    fdt.property_u32("#size-cells", 2).map_err(err)?;
-    fdt.property_string("compatible", "simple-bus").map_err(err)?;
-    fdt.property_null("ranges").map_err(err)?;
-    for &id in &ids {
-        if placement(id) == FdtPlacement::Soc {
-            write_device(m, &mut fdt, id, &ph, (2, 2), 0)?;
-        }
-    }
-    fdt.end_node(soc).map_err(err)?;
     fdt.end_node(root).map_err(err)?;
     fdt.finish().map_err(err)
 }

@@ -155,6 +155,9 @@ pub enum MachineError {
     /// Device tree.
     #[error("device tree: {0}")]
     Fdt(String),
+    /// `-machine dtb-board=FILE`.
+    #[error(transparent)]
+    DtbBoard(#[from] crate::dtb::BoardError),
 }
 
 /// Where an IRQ output goes.
@@ -302,6 +305,18 @@ impl Machine {
         drives: Rc<DriveRegistry>,
     ) -> Result<Machine, MachineError> {
         let desc = Description::load(&opts.machine)?;
+        Machine::create_from(desc, opts, registry, chardevs, drives)
+    }
+
+    /// Phases 1-2 from a description already in hand (`-machine dtb-board=FILE` builds one
+    /// from a device tree). `opts.machine` is not used.
+    pub fn create_from(
+        desc: Description,
+        opts: &MachineOptions,
+        registry: TypeRegistry,
+        chardevs: Rc<ChardevRegistry>,
+        drives: Rc<DriveRegistry>,
+    ) -> Result<Machine, MachineError> {
         let mname = desc.machine.name.clone();
         let cpu_name = opts
             .cpu

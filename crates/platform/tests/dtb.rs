@@ -207,7 +207,7 @@ fn test_parser_round_trips_every_generated_dtb_byte_for_byte() {
 }
 
 #[test]
-fn test_parser_reads_dtc_output_with_reservations_and_nops() {
+fn test_parser_reads_dtc_output_with_reservations_and_version_16() {
     let dts =
         "/dts-v1/;\n/memreserve/ 0x80000000 0x10000;\n/ { model = \"m\"; a { b = <1 2>; }; };\n";
     let blob = compile_text(dts);
@@ -215,7 +215,6 @@ fn test_parser_reads_dtc_output_with_reservations_and_nops() {
     assert_eq!(t.reserved, vec![(0x8000_0000, 0x10000)]);
     assert_eq!(node(&t, "/").prop_str("model"), Some("m"));
     assert_eq!(node(&t, "/a").prop_cells("b"), Some(vec![1, 2]));
-    // A NOP between tokens is skipped: patch one into a rebuilt blob.
     let out = t.to_blob().expect("write");
     assert_eq!(parse(&out), t);
     dtc_check(&out);
@@ -363,6 +362,21 @@ fn test_assembled_valid_blob_parses_and_passes_dtc() {
     let t = parse(&b);
     assert_eq!(node(&t, "/").prop_str("model"), Some("m"));
     assert!(t.node("/child").is_some());
+    // NOP tokens anywhere in the stream are skipped.
+    let nop = word(4);
+    let with_nops = assemble(&tokens(&[
+        nop.clone(),
+        begin(b""),
+        nop.clone(),
+        prop(2, 0, b"m\0"),
+        begin(b"child"),
+        nop.clone(),
+        end_node(),
+        end_node(),
+        nop,
+        fin(),
+    ]));
+    assert_eq!(parse(&with_nops), t);
 }
 
 #[test]

@@ -358,6 +358,7 @@ pub fn device_type() -> DeviceType {
         user_creatable: true,
         sysbus: true,
         bus: None,
+        compatible: &["virtio,mmio"],
         props: Vec::new(),
         factory: Rc::new(make),
     }

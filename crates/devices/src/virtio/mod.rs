@@ -636,6 +636,7 @@ fn backend_type(
         user_creatable: true,
         sysbus: false,
         bus: Some(BUS_NAME),
+        compatible: &[],
         props,
         factory,
     }

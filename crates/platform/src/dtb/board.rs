@@ -32,20 +32,6 @@ use crate::description::{
     TomlValue,
 };
 
-/// `compatible` strings of the built-in device types, by type name: a stand-in for the
-/// `DeviceType::compatible` field proposed for the core contract. A node maps to the type of
-/// the first of its `compatible` strings that some type claims.
-const BUILTIN_COMPATIBLE: &[(&str, &[&str])] = &[
-    ("ns16550a", &["ns16550a"]),
-    ("clint", &["sifive,clint0", "riscv,clint0"]),
-    ("plic", &["sifive,plic-1.0.0", "riscv,plic0"]),
-    ("sifive_test", &["sifive,test1", "sifive,test0"]),
-    ("goldfish-rtc", &["google,goldfish-rtc"]),
-    ("virtio-mmio", &["virtio,mmio"]),
-    ("ibex-uart", &["lowrisc,opentitan-uart"]),
-    ("ibex-plic", &["lowrisc,rv-plic"]),
-];
-
 /// DT property names that differ from the device property they set: (type, DT, device).
 const PROP_ALIASES: &[(&str, &str, &str)] = &[
     ("plic", "riscv,ndev", "num-sources"),
@@ -183,19 +169,13 @@ pub struct CompatibleMap {
 }
 
 impl CompatibleMap {
-    /// The map for every registered type that declares `compatible` strings. (Until
-    /// `DeviceType` has a `compatible` field, the built-in types' strings come from a table
-    /// here; a type not registered is not mapped.)
+    /// The map for every registered type that declares `compatible` strings. Two types
+    /// claiming one string: the first by name wins (a plugin can't take over a built-in's).
     pub fn from_registry(registry: &TypeRegistry) -> CompatibleMap {
         let mut by_compatible = BTreeMap::new();
-        for (ty, compat) in BUILTIN_COMPATIBLE {
-            if registry.get(ty).is_none() {
-                continue;
-            }
-            for c in *compat {
-                by_compatible
-                    .entry((*c).to_string())
-                    .or_insert_with(|| (*ty).to_string());
+        for t in registry.iter() {
+            for c in t.compatible {
+                by_compatible.entry((*c).to_string()).or_insert_with(|| t.name.to_string());
             }
         }
         CompatibleMap { by_compatible }
