@@ -306,10 +306,15 @@ impl AddressSpace {
 
     /// Whether any region overlaps `[base, base+size)`.
     pub fn is_free(&self, base: u64, size: u64) -> bool {
-        let Some(end) = base.checked_add(size) else {
-            return false;
-        };
-        !self.regions.iter().any(|r| r.base < end && base < r.end())
+        base.checked_add(size).is_some() && self.first_overlap(base, size).is_none()
+    }
+
+    /// The lowest region overlapping `[base, base+size)`, by binary search: regions are sorted
+    /// and disjoint, so their ends are sorted too.
+    pub fn first_overlap(&self, base: u64, size: u64) -> Option<&Region> {
+        let end = base.saturating_add(size);
+        let i = self.regions.partition_point(|r| r.end() <= base);
+        self.regions.get(i).filter(|r| r.base < end)
     }
 
     /// Reads `size` (1, 2, 4, 8) bytes at `addr`, little-endian.

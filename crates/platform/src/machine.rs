@@ -281,6 +281,8 @@ pub struct Machine {
     names: BTreeMap<String, DeviceId>,
     /// Platform bus IRQ inputs handed out so far.
     pub(crate) pbus_irqs_used: u32,
+    /// The platform bus window is fully occupied below this address (placement hint).
+    pub(crate) pbus_full_below: u64,
     /// RAM made from `-m`: (base, size).
     pub ram: Option<(u64, u64)>,
     /// Boot images and layout, once `finish` ran.
@@ -357,6 +359,7 @@ impl Machine {
             phase_log: vec!["create"],
             names: BTreeMap::new(),
             pbus_irqs_used: 0,
+            pbus_full_below: 0,
             ram: None,
             boot: None,
             desc,
@@ -598,6 +601,8 @@ impl Machine {
             self.tree.remove(&path);
         }
         self.space.remove_owner(id);
+        // A hole may have opened below the hint: search from the window start again.
+        self.pbus_full_below = 0;
         self.timers.cancel_owner(id);
         for c in self.chardevs.all() {
             if c.owner() == Some(id) {
@@ -688,11 +693,15 @@ impl Machine {
                 owner: Some(id),
             },
         };
+        let is_ram = matches!(region.kind, RegionKind::Ram { .. });
         self.space.add(region)?;
         if let Some(slot) = self.device_mut(id)?.mapped.get_mut(index) {
             *slot = Some(addr);
         }
-        self.dma.update_from(&self.space);
+        // Only RAM changes what DMA can reach.
+        if is_ram {
+            self.dma.update_from(&self.space);
+        }
         Ok(())
     }
 

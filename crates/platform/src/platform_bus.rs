@@ -11,24 +11,18 @@ fn alignment(size: u64) -> u64 {
     size.checked_next_power_of_two().unwrap_or(1 << 63).max(0x1000)
 }
 
-/// Lowest naturally aligned free window of `size` bytes inside `[base, base+len)`.
-pub fn first_fit(m: &Machine, base: u64, len: u64, size: u64) -> Option<u64> {
+/// Lowest naturally aligned free window of `size` bytes inside `[base, base+len)`. `[base,
+/// full_below)` is known to be completely occupied, so the search starts there.
+pub fn first_fit(m: &Machine, base: u64, len: u64, size: u64, full_below: u64) -> Option<u64> {
     let align = alignment(size);
     let end = base.checked_add(len)?;
-    let mut addr = base.checked_next_multiple_of(align)?;
+    let mut addr = base.max(full_below).checked_next_multiple_of(align)?;
     while addr.checked_add(size)? <= end {
-        if m.space.is_free(addr, size) {
-            return Some(addr);
+        match m.space.first_overlap(addr, size) {
+            None => return Some(addr),
+            // Skip past the region in the way, realigned (each step passes one region).
+            Some(r) => addr = r.end().checked_next_multiple_of(align)?,
         }
-        // Skip past whatever occupies this slot, realigned.
-        let blocker = m
-            .space
-            .regions()
-            .iter()
-            .filter(|r| r.base < addr + size && addr < r.end())
-            .map(|r| r.end())
-            .max()?;
-        addr = blocker.checked_next_multiple_of(align)?;
     }
     None
 }
@@ -63,12 +57,6 @@ pub fn place(m: &mut Machine, id: DeviceId) -> Result<(), MachineError> {
             .collect();
         (e.label.clone(), sizes, outs)
     };
-    let ctrl = m.resolve_device(&pb.irq_controller).map_err(|_| {
-        MachineError::Wiring(format!(
-            "platform bus IRQ controller '{}' does not exist",
-            pb.irq_controller
-        ))
-    })?;
     let free_irqs = pb.irq_count.saturating_sub(m.pbus_irqs_used) as usize;
     if outputs.len() > free_irqs {
         return Err(MachineError::NoIrqs {
@@ -77,12 +65,31 @@ pub fn place(m: &mut Machine, id: DeviceId) -> Result<(), MachineError> {
         });
     }
     for (index, size) in sizes {
-        let addr = first_fit(m, pb.base, pb.size, size).ok_or_else(|| MachineError::BusFull {
+        let hint = m.pbus_full_below.max(pb.base);
+        let addr = first_fit(m, pb.base, pb.size, size, hint).ok_or_else(|| MachineError::BusFull {
             device: label.clone(),
             size,
         })?;
         m.map_region(id, index, addr)?;
+        // Extend the fully occupied prefix of the window (amortized O(1) per placement).
+        let mut full = hint;
+        while let Some(r) = m.space.first_overlap(full, 1) {
+            full = r.end();
+        }
+        m.pbus_full_below = full;
     }
+    if outputs.is_empty() {
+        if let Some(Some(e)) = m.devices.get_mut(id) {
+            e.on_platform_bus = true;
+        }
+        return Ok(());
+    }
+    let ctrl = m.resolve_device(&pb.irq_controller).map_err(|_| {
+        MachineError::Wiring(format!(
+            "platform bus IRQ controller '{}' does not exist",
+            pb.irq_controller
+        ))
+    })?;
     for out in outputs {
         let input = pb.irq_base + m.pbus_irqs_used;
         m.pbus_irqs_used += 1;
