@@ -563,6 +563,15 @@ impl Machine {
             .device(id)
             .map(|e| Rc::clone(&e.cell))
             .ok_or_else(|| MachineError::Wiring(format!("no device #{id}")))?;
+        let wanted = self.device(id).and_then(|e| e.props.str("bus").map(str::to_string));
+        if let Some(bus) = wanted {
+            let transport = self.virtio_bus_by_name(&bus)?;
+            let tcell = self
+                .device(transport)
+                .map(|e| Rc::clone(&e.cell))
+                .ok_or_else(|| MachineError::Wiring(format!("no device #{transport}")))?;
+            return breadboard_devices::virtio::plug(&tcell, backend).map_err(MachineError::Wiring);
+        }
         let mut free: Vec<(u64, DeviceId)> = self
             .device_ids()
             .filter_map(|t| {
@@ -592,6 +601,31 @@ impl Machine {
             .map(|e| Rc::clone(&e.cell))
             .ok_or_else(|| MachineError::Wiring(format!("no device #{transport}")))?;
         breadboard_devices::virtio::plug(&tcell, backend).map_err(MachineError::Wiring)
+    }
+
+    /// A `bus=` value: a `virtio-mmio` device's id or path, or QEMU's `virtio-mmio-bus.N` (the
+    /// board's Nth transport by address).
+    fn virtio_bus_by_name(&self, bus: &str) -> Result<DeviceId, MachineError> {
+        let bad = || MachineError::Wiring(format!("Bus '{bus}' not found"));
+        let id = match bus.strip_prefix("virtio-mmio-bus.").map(str::parse::<usize>) {
+            Some(Ok(n)) => {
+                let mut board: Vec<(u64, DeviceId)> = self
+                    .device_ids()
+                    .filter_map(|t| {
+                        let e = self.device(t)?;
+                        (e.type_name == "virtio-mmio" && !e.user)
+                            .then(|| (e.mapped.first().copied().flatten().unwrap_or(u64::MAX), t))
+                    })
+                    .collect();
+                board.sort_unstable();
+                board.get(n).map(|b| b.1).ok_or_else(bad)?
+            }
+            _ => self.resolve_device(bus).map_err(|_| bad())?,
+        };
+        match self.device(id) {
+            Some(e) if e.type_name == "virtio-mmio" => Ok(id),
+            _ => Err(MachineError::Wiring(format!("'{bus}' is not a virtio-mmio transport"))),
+        }
     }
 
     /// Removes an unbound device (`device_del`, or cleanup after a failed plug).

@@ -630,6 +630,13 @@ fn backend_type(
     props: Vec<breadboard_core::PropSpec>,
     factory: breadboard_core::device::Factory,
 ) -> DeviceType {
+    let mut props = props;
+    // Read by the machine when it plugs the backend, not by the backend itself.
+    props.push(breadboard_core::PropSpec::optional(
+        "bus",
+        breadboard_core::PropKind::Link,
+        "transport to plug into: a virtio-mmio device id, or QEMU's virtio-mmio-bus.N",
+    ));
     DeviceType {
         name: Cow::Borrowed(name),
         description: Cow::Borrowed(description),
