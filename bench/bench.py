@@ -249,7 +249,8 @@ def main():
     args = ap.parse_args()
     if not os.path.exists(BB):
         subprocess.run(["cargo", "build", "--release", "-p", "breadboard"], cwd=ROOT, check=True)
-    machine = "%s, %d cores, %s" % (platform.machine(), os.cpu_count(), time.strftime("%Y-%m-%d"))
+    machine = "%s, %d cores, %s, load average %.1f at start" % (
+        platform.machine(), os.cpu_count(), time.strftime("%Y-%m-%d"), os.getloadavg()[0])
     for name in args.only.split(","):
         res = BENCHES[name](args.runs)
         text = table(res) + "Machine: %s. Command: `bench/bench.py --only %s --runs %d`.\n" % (
