@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 
 need_apt=()
 command -v dtc >/dev/null || need_apt+=(device-tree-compiler)
+command -v gdb-multiarch >/dev/null || need_apt+=(gdb-multiarch)
 if [ ${#need_apt[@]} -gt 0 ]; then
     echo "== installing: ${need_apt[*]}"
     SUDO=""

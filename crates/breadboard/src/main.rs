@@ -7,11 +7,13 @@
 
 mod chardev;
 mod cli;
+mod gdb;
 mod logging;
 
 use std::path::Path;
 use std::process::ExitCode;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -42,15 +44,23 @@ fn read_image(what: &str, path: &Path) -> Result<Image> {
     })
 }
 
+/// The built-in device types plus those of every `-plugin`, in command-line order (issue 6).
+/// A refused plugin stops the run here, before any machine exists, and registers nothing.
+fn registry_with_plugins(cfg: &cli::Config) -> Result<TypeRegistry> {
+    let mut reg = registry();
+    for p in &cfg.plugins {
+        breadboard_plugin_host::load(&p.file, &mut reg).map_err(|e| anyhow!("-plugin: {e}"))?;
+    }
+    Ok(reg)
+}
+
 /// Options the command line understands but this version does not implement yet: refusing them
 /// is better than ignoring them.
 fn refuse_unsupported(cfg: &cli::Config) -> Result<()> {
     let mut unsupported = Vec::new();
-    if cfg.gdb.is_some() {
-        unsupported.push("-gdb/-s");
-    }
-    if !cfg.plugins.is_empty() {
-        unsupported.push("-plugin");
+    // Plugins load (issue 6); passing them arguments has no ABI yet.
+    if cfg.plugins.iter().any(|p| !p.args.is_empty()) {
+        unsupported.push("-plugin arguments");
     }
     match unsupported.first() {
         Some(first) => Err(anyhow!(
@@ -63,6 +73,36 @@ fn refuse_unsupported(cfg: &cli::Config) -> Result<()> {
         )),
         None => Ok(()),
     }
+}
+
+/// Where the gdb stub listens (`-gdb`, `-s`): a server socket, loopback unless the user named
+/// another address and said `allow-remote=on`.
+fn gdb_listen_spec(cfg: &cli::Config, id: &str) -> Result<gdb::GdbListen> {
+    let c = cfg
+        .chardevs
+        .iter()
+        .find(|c| c.id == id)
+        .ok_or_else(|| anyhow!("-gdb: chardev '{id}' not found"))?;
+    let chardev::ChardevSpec::Socket(s) = &c.spec else {
+        return Err(anyhow!("-gdb: breadboard serves gdb on unix: or tcp: server sockets only"));
+    };
+    if !s.server {
+        return Err(anyhow!("-gdb: the gdb stub is a server: gdb connects to it"));
+    }
+    Ok(match &s.addr {
+        chardev::SocketAddrSpec::Unix(p) => gdb::GdbListen::Unix(p.clone()),
+        chardev::SocketAddrSpec::Tcp { host, port } => {
+            let host = host.clone().filter(|h| !h.is_empty()).unwrap_or_else(|| "127.0.0.1".to_string());
+            let loopback = host == "localhost"
+                || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+            if !loopback && !s.allow_remote {
+                return Err(anyhow!(
+                    "-gdb: refusing to listen on '{host}' (not loopback): add allow-remote=on"
+                ));
+            }
+            gdb::GdbListen::Tcp(host, *port)
+        }
+    })
 }
 
 /// The QMP server address of chardev `id` (a `-qmp` target): a listening socket.
@@ -138,7 +178,7 @@ fn run(args: &[String]) -> Result<i32> {
     let chardevs = Rc::new(ChardevRegistry::default());
     for c in &cfg.chardevs {
         // QMP monitors are served by the QMP server, not opened as device chardevs.
-        if cfg.qmp.contains(&c.id) {
+        if cfg.qmp.contains(&c.id) || cfg.gdb.as_ref() == Some(&c.id) {
             continue;
         }
         let backend = chardev::open(&c.spec, &c.id, io_tx.clone())
@@ -167,7 +207,7 @@ fn run(args: &[String]) -> Result<i32> {
         Some(path) => {
             let data = std::fs::read(path)
                 .with_context(|| format!("dtb-board: could not read '{}'", path.display()))?;
-            let reg = registry();
+            let reg = registry_with_plugins(&cfg)?;
             let board = dtb::description_from_dtb(
                 &data,
                 &path.display().to_string(),
@@ -179,7 +219,7 @@ fn run(args: &[String]) -> Result<i32> {
             }
             Machine::create_from(board.desc, &opts, reg, chardevs, drives)?
         }
-        None => Machine::create(&opts, registry(), chardevs, drives)?,
+        None => Machine::create(&opts, registry_with_plugins(&cfg)?, chardevs, drives)?,
     };
     for d in &cfg.devices {
         let opt = DeviceOption {
@@ -245,6 +285,7 @@ fn run(args: &[String]) -> Result<i32> {
     // I/O threads speak `IoEvent`; the main loop takes `Event`.
     let (tx, rx) = mpsc::channel::<Event>();
     let forward = tx.clone();
+    let gdb_tx = tx.clone();
     std::thread::Builder::new()
         .name("io-forward".into())
         .spawn(move || {
@@ -311,7 +352,30 @@ fn run(args: &[String]) -> Result<i32> {
         return Ok(0);
     }
 
-    let exit = machine.run_with(&rx, cfg.no_reboot, &mut qmp);
+    let exit = match &cfg.gdb {
+        Some(id) => {
+            let listen = gdb_listen_spec(&cfg, id)?;
+            let shared = gdb::start(&listen, gdb_tx, gdb::MachineInfo::of(&machine))
+                .with_context(|| format!("-gdb: could not listen on {listen:?}"))?;
+            let mut on_resume = |q: &mut ServerHandle| {
+                q.context().status = breadboard_qmp::RunStatus::Running;
+            };
+            let mut hooks = gdb::GdbHooks {
+                inner: &mut qmp,
+                gdb: Arc::clone(&shared),
+                on_resume: &mut on_resume,
+            };
+            match (machine.run_with(&rx, cfg.no_reboot, &mut hooks), shared.guest_exit()) {
+                // The guest powered off under the debugger; the loop quit once gdb was gone.
+                (Exit::Quit, Some(code)) => Exit::Shutdown(code),
+                (x, _) => x,
+            }
+        }
+        None => {
+            drop(gdb_tx);
+            machine.run_with(&rx, cfg.no_reboot, &mut qmp)
+        }
+    };
     qmp.flush(Duration::from_secs(1));
     Ok(match exit {
         Exit::Shutdown(code) => code,

@@ -76,7 +76,7 @@ fn test_golden_errors() {
          "breadboard: machine 'virt' needs firmware: give -bios FILE (OpenSBI's fw_dynamic.bin or fw_jump.elf, e.g. from Debian's 'opensbi' package: /usr/lib/riscv64-linux-gnu/opensbi/generic/fw_dynamic.bin), or -bios none with -kernel for bare-metal programs".into()),
         (vec!["-frobnicate".into()], "breadboard: -frobnicate: invalid option".into()),
         (vec!["-M".into(), "virt".into(), "-s".into(), "-plugin".into(), "x.so".into()],
-         "breadboard: -gdb/-s: not supported by this version of breadboard (nor -plugin)".into()),
+         "breadboard: -plugin: could not load plugin 'x.so': No such file or directory".into()),
     ];
     for (args, want) in cases {
         let a: Vec<&str> = args.iter().map(String::as_str).collect();

@@ -286,6 +286,7 @@ impl Plic {
         set_bit(&mut self.pending, s, false);
         set_bit(&mut self.claimed, s, true);
         self.update();
+        tracing::info!(target: "plic", "{}: context {c} claims source {s}", self.name);
         u32::try_from(s).unwrap_or(0)
     }
 
@@ -304,6 +305,7 @@ impl Plic {
         set_bit(&mut self.claimed, s, false);
         self.refresh_pending(s);
         self.update();
+        tracing::info!(target: "plic", "{}: context {c} completes source {s}", self.name);
     }
 
     fn clamp_priority(&self, v: u64) -> u32 {
@@ -418,6 +420,9 @@ impl Device for Plic {
         let s = line as usize;
         if !self.is_source(s) {
             return;
+        }
+        if bit(&self.level, s) != level {
+            tracing::info!(target: "plic", "{}: source {s} input {}", self.name, u8::from(level));
         }
         set_bit(&mut self.level, s, level);
         self.refresh_pending(s);

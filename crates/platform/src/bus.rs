@@ -48,10 +48,12 @@ impl Bus for SystemBus<'_> {
     }
 
     fn read(&mut self, paddr: u64, size: u8) -> Result<u64, BusError> {
-        self.space.read(paddr, size).map_err(|e| {
+        let v = self.space.read(paddr, size).map_err(|e| {
             tracing::warn!(target: "guest_error", "read of {size} bytes at {paddr:#x}: {e}");
             BusError::AccessFault
-        })
+        })?;
+        tracing::info!(target: "mmio", "read {paddr:#x} size {size} = {v:#x}");
+        Ok(v)
     }
 
     fn write(&mut self, paddr: u64, size: u8, value: u64) -> Result<(), BusError> {
@@ -67,6 +69,7 @@ impl Bus for SystemBus<'_> {
             tracing::warn!(target: "guest_error", "write of {size} bytes at {paddr:#x}: {e}");
             BusError::AccessFault
         })?;
+        tracing::info!(target: "mmio", "write {paddr:#x} size {size} = {value:#x}");
         match mmio {
             Some(dev) => {
                 if let Ok(mut d) = dev.try_borrow_mut()

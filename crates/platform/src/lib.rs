@@ -5,6 +5,7 @@
 pub mod boot;
 pub mod bus;
 pub mod cpus;
+pub mod debug;
 pub mod description;
 pub mod dtb;
 pub mod fdt;

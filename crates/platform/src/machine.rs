@@ -62,6 +62,9 @@ pub enum MachineError {
     /// The description.
     #[error(transparent)]
     Description(#[from] DescriptionError),
+    /// A plugin the description names was refused (nothing of it is registered).
+    #[error(transparent)]
+    Plugin(#[from] breadboard_plugin_host::PluginError),
     /// `-device`/`device_add` of a type nobody registered.
     #[error("'{0}' is not a valid device model name")]
     UnknownType(String),
@@ -315,10 +318,14 @@ impl Machine {
     pub fn create_from(
         desc: Description,
         opts: &MachineOptions,
-        registry: TypeRegistry,
+        mut registry: TypeRegistry,
         chardevs: Rc<ChardevRegistry>,
         drives: Rc<DriveRegistry>,
     ) -> Result<Machine, MachineError> {
+        // `plugins = [...]`: their types must exist before the board's devices are made.
+        for p in &desc.machine.plugins {
+            breadboard_plugin_host::load(std::path::Path::new(p), &mut registry)?;
+        }
         let mname = desc.machine.name.clone();
         let cpu_name = opts
             .cpu

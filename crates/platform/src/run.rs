@@ -7,7 +7,7 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
 use std::time::Duration;
 
 use breadboard_core::{ClockMode, MachineRequest};
-use breadboard_riscv::RunExit;
+use breadboard_riscv::{Hart, RunExit, csr};
 
 use crate::bus::SystemBus;
 use crate::machine::{Machine, Phase};
@@ -200,6 +200,14 @@ impl Machine {
             }
             if idle {
                 self.fire_timers();
+                // Sleep only if no waiting hart can resume. One can when a timer that expired
+                // during the slice just fired (CLINT MTIP), or when a hart later in the slice
+                // raised an interrupt for one already stopped in wfi (an IPI through the CLINT's
+                // msip, a PLIC line): otherwise it would wait for an unrelated deadline or
+                // event, or for ever ("nothing can wake it").
+                if self.harts.iter().any(can_resume) {
+                    continue;
+                }
                 let deadline = self.timers.next_deadline();
                 match self.clock.mode() {
                     ClockMode::Icount { .. } => {
@@ -257,4 +265,12 @@ impl Machine {
     pub fn system_reset(&mut self) -> Result<(), crate::machine::MachineError> {
         self.load_all()
     }
+}
+
+/// Whether a hart stopped in `wfi` resumes when run: an enabled interrupt is pending, whether or
+/// not it will be taken (Privileged ISA §3.3.3).
+fn can_resume(hart: &Hart) -> bool {
+    let mip = hart.read_csr(csr::MIP, 0).unwrap_or(0);
+    let mie = hart.read_csr(csr::MIE, 0).unwrap_or(0);
+    mip & mie != 0
 }

@@ -218,6 +218,12 @@ const COMMANDS: &[Command] = &[
         run: x_exit_preconfig,
     },
     Command {
+        name: "plugin-load",
+        args: Some(&[req("file", Ty::Str)]),
+        when: When::BeforeReady,
+        run: plugin_load,
+    },
+    Command {
         name: "device_add",
         args: None,
         when: When::From(Phase::Initialized),
@@ -591,6 +597,20 @@ fn x_exit_preconfig(
         ctx.emit("RESUME", None);
     }
     Ok(empty())
+}
+
+/// `plugin-load` (issue 6, preconfig only): loads a device plugin into the machine's type
+/// registry; its types then work with `device_add`, `device-list-properties` and
+/// `qom-list-types`. Returns the types it registered.
+fn plugin_load(
+    m: &mut Machine,
+    _: &mut QmpContext,
+    args: &Map<String, Value>,
+) -> Result<Value, QmpError> {
+    let file = args.get("file").and_then(Value::as_str).unwrap_or_default();
+    let loaded = breadboard_plugin_host::load(std::path::Path::new(file), &mut m.registry)
+        .map_err(|e| QmpError::generic(e.to_string()))?;
+    Ok(json!({ "name": loaded.name, "types": loaded.types }))
 }
 
 fn device_add(

@@ -337,10 +337,11 @@ pub(crate) fn exec_csr<B: Bus>(st: &mut State, bus: &mut B, i: Packed, pc: u64) 
     };
     let next = st.wrap(pc.wrapping_add(i.len as u64));
     if writes {
+        let base = st.csr_rmw_base(n, old);
         let new = match i.op {
             Op::Csrrw | Op::Csrrwi => src,
-            Op::Csrrs | Op::Csrrsi => old | src,
-            _ => old & !src,
+            Op::Csrrs | Op::Csrrsi => base | src,
+            _ => base & !src,
         };
         if st.csr_write(n, new).is_err() {
             return Flow::Illegal;
@@ -954,7 +955,7 @@ pub(crate) fn insn_bits<B: Bus>(st: &mut State, bus: &mut B, pc: u64) -> u64 {
 mod tests {
     use super::*;
     use crate::csr;
-    use crate::state::{Extensions, HartConfig};
+    use crate::state::{Extensions, HartConfig, irq};
     use crate::{BusError, HostPage};
 
     /// A bus with nothing on it (the FP tests below touch no memory).
@@ -1259,5 +1260,61 @@ mod tests {
             assert_eq!(st.x[A0], 0x7fff_ffff, "{xlen:?}: clipped");
             assert_eq!(fflags(&st), fp::NV as u32);
         }
+    }
+
+    /// Run one Zicsr instruction the way the loop does (out of line, in `exec_csr`).
+    fn run_csr(st: &mut State, word: u32) -> Flow {
+        let insn = filter(st, decode32(word, st.xlen), word);
+        exec_csr(st, &mut NoBus, Packed::pack(&insn), 0x1000)
+    }
+
+    #[test]
+    fn test_csrrs_mip_does_not_latch_device_seip() {
+        // Linux under OpenSBI took supervisor external interrupts forever after console input:
+        // OpenSBI's timer handler did `csrs mip, STIP` while the PLIC held SEIP high, the
+        // read-modify-write copied the PLIC's SEIP into the software-writable bit, and no
+        // claim/complete could clear it again. Only the software bit takes part in a CSRRS or
+        // CSRRC (Privileged ISA 20211203 §3.1.9); the read still returns the OR.
+        const CSRRS_A0_MIP_T0: u32 = 0x3442_a573; // csrrs a0, mip, t0
+        const CSRC_MIP_T0: u32 = 0x3442_b073; // csrc mip, t0
+        const CSRRW_MIP_T0: u32 = 0x3442_9073; // csrw mip, t0
+        const CSRC_SIP_T0: u32 = 0x1442_b073; // csrc sip, t0
+        const T0: usize = 5;
+        let stip = 1u64 << irq::STI;
+        let seip = 1u64 << irq::SEI;
+        let ssip = 1u64 << irq::SSI;
+        let mut st = fp_state(Xlen::Rv64);
+        st.irqs.set(irq::SEI, true);
+        st.x[T0] = stip;
+        assert!(matches!(run_csr(&mut st, CSRRS_A0_MIP_T0), Flow::Sync(0x1004)));
+        assert_eq!(st.x[A0], seip, "the read shows the PLIC's SEIP");
+        assert_eq!(st.mip(), stip | seip);
+        st.irqs.set(irq::SEI, false);
+        assert_eq!(st.mip(), stip, "SEIP follows the PLIC again");
+        // CSRRC likewise: clearing STIP while the line is high must not latch SEIP.
+        st.irqs.set(irq::SEI, true);
+        assert!(matches!(run_csr(&mut st, CSRC_MIP_T0), Flow::Sync(0x1004)));
+        st.irqs.set(irq::SEI, false);
+        assert_eq!(st.mip(), 0);
+        // A software-written SEIP survives RMWs of other bits, whatever the line does, and
+        // only software clears it.
+        st.x[T0] = seip;
+        assert!(matches!(run_csr(&mut st, CSRRW_MIP_T0), Flow::Sync(0x1004)));
+        st.irqs.set(irq::SEI, true);
+        st.x[T0] = stip;
+        assert!(matches!(run_csr(&mut st, CSRC_MIP_T0), Flow::Sync(0x1004)));
+        st.irqs.set(irq::SEI, false);
+        assert_eq!(st.mip(), seip, "software SEIP kept");
+        st.x[T0] = seip;
+        assert!(matches!(run_csr(&mut st, CSRC_MIP_T0), Flow::Sync(0x1004)));
+        assert_eq!(st.mip(), 0);
+        // sip: S-mode clearing SSIP while the PLIC raises SEIP leaves SEIP to the PLIC.
+        assert!(st.csr_write(csr::MIDELEG, stip | seip | ssip).is_ok());
+        st.x[T0] = ssip;
+        assert!(matches!(run_csr(&mut st, CSRRW_MIP_T0), Flow::Sync(0x1004)));
+        st.irqs.set(irq::SEI, true);
+        assert!(matches!(run_csr(&mut st, CSRC_SIP_T0), Flow::Sync(0x1004)));
+        st.irqs.set(irq::SEI, false);
+        assert_eq!(st.mip(), 0);
     }
 }

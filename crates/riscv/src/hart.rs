@@ -329,6 +329,99 @@ impl Hart {
     }
 }
 
+/// Debugger access (GDB stub): memory through the current translation without side effects.
+impl Hart {
+    /// Translate `vaddr` as a debugger would: with the hart's current data privilege and satp,
+    /// without permission checks, PMP or A/D updates. `None` if the page is not mapped.
+    pub fn debug_translate<B: Bus>(&mut self, bus: &mut B, vaddr: u64) -> Option<u64> {
+        let st = &self.st;
+        let prv = if st.prv == Priv::Machine && st.mstatus & crate::state::ms::MPRV != 0 {
+            Priv::from_bits(st.mstatus >> crate::state::ms::MPP_SHIFT)
+        } else {
+            st.prv
+        };
+        let vaddr = st.wrap(vaddr);
+        if prv == Priv::Machine || st.satp_mode() == 0 {
+            return Some(vaddr);
+        }
+        let (levels, vpn_bits, pte_size): (u32, u32, u64) = match st.satp_mode() {
+            1 => (2, 10, 4),
+            8 => (3, 9, 8),
+            9 => (4, 9, 8),
+            _ => return None,
+        };
+        let ppn_mask = if st.rv32() { (1u64 << 22) - 1 } else { (1u64 << 44) - 1 };
+        let mut table = (st.satp & ppn_mask) << 12;
+        for level in (0..levels).rev() {
+            let vpn = (vaddr >> (12 + level * vpn_bits)) & ((1u64 << vpn_bits) - 1);
+            let pa = table.wrapping_add(vpn * pte_size);
+            let hp = bus.host_page(pa & !PAGE_MASK)?;
+            let mut b = [0u8; 8];
+            for (i, v) in b.iter_mut().take(pte_size as usize).enumerate() {
+                // SAFETY: `host_page` returned a whole 4 KiB page and the PTE is aligned within it.
+                *v = unsafe { hp.ptr.add(((pa & PAGE_MASK) as usize) + i).read() };
+            }
+            let pte = u64::from_le_bytes(b);
+            if pte & 1 == 0 {
+                return None;
+            }
+            let ppn = (pte >> 10) & ppn_mask;
+            if pte & 0xa != 0 {
+                let low = (1u64 << (level * vpn_bits)) - 1;
+                let vpn_low = (vaddr >> 12) & low;
+                return Some((((ppn & !low) | vpn_low) << 12) | (vaddr & PAGE_MASK));
+            }
+            table = ppn << 12;
+        }
+        None
+    }
+
+    /// Read guest memory at virtual `vaddr` through the current translation (RAM and ROM only:
+    /// device registers are not read, so a debugger cannot disturb them). Returns the number
+    /// of bytes read before the first unmapped or MMIO byte.
+    pub fn debug_read<B: Bus>(&mut self, bus: &mut B, vaddr: u64, buf: &mut [u8]) -> usize {
+        for (i, b) in buf.iter_mut().enumerate() {
+            let va = vaddr.wrapping_add(i as u64);
+            let Some(pa) = self.debug_translate(bus, va) else { return i };
+            let Some(hp) = bus.host_page(pa & !PAGE_MASK) else { return i };
+            // SAFETY: `host_page` returned a whole 4 KiB page; the offset is inside it.
+            *b = unsafe { hp.ptr.add((pa & PAGE_MASK) as usize).read() };
+        }
+        buf.len()
+    }
+
+    /// Write guest memory at virtual `vaddr` through the current translation (RAM, and ROM
+    /// too, as debuggers may patch it). Decoded code over the bytes is invalidated in every
+    /// hart. Returns the number of bytes written.
+    pub fn debug_write<B: Bus>(&mut self, bus: &mut B, vaddr: u64, data: &[u8]) -> usize {
+        for (i, &b) in data.iter().enumerate() {
+            let va = vaddr.wrapping_add(i as u64);
+            let Some(pa) = self.debug_translate(bus, va) else { return i };
+            let Some(hp) = bus.host_page(pa & !PAGE_MASK) else { return i };
+            // SAFETY: `host_page` returned a whole 4 KiB page; the offset is inside it.
+            unsafe { hp.ptr.add((pa & PAGE_MASK) as usize).write(b) };
+            self.st.code_pages.note_write(pa, 1);
+        }
+        self.sync_code();
+        data.len()
+    }
+
+    /// `fcsr` (frm in bits 7:5, fflags in 4:0), readable even while `mstatus.FS` is Off.
+    pub fn debug_fcsr(&self) -> u32 {
+        self.st.fcsr
+    }
+
+    /// Set `fcsr` as a debugger would (no FS check).
+    pub fn set_debug_fcsr(&mut self, v: u32) {
+        self.st.fcsr = v & 0xff;
+    }
+
+    /// Whether the hart implements the F extension (FPRs exist).
+    pub fn has_fpu(&self) -> bool {
+        self.st.ext.f
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

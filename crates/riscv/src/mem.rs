@@ -251,7 +251,13 @@ impl State {
         let paddr = if prv == Priv::Machine || self.satp_mode() == 0 {
             vaddr
         } else {
-            self.walk(bus, vaddr, access, prv)?
+            let r = self.walk(bus, vaddr, access, prv);
+            // `-d mmu` (a walk is a TLB miss: the slow path only).
+            match &r {
+                Ok(pa) => tracing::info!(target: "mmu", "hart {}: {access:?} {vaddr:#x} -> {pa:#x}", self.hart_id),
+                Err(t) => tracing::info!(target: "mmu", "hart {}: {access:?} {vaddr:#x}: {:?}", self.hart_id, t.cause),
+            }
+            r?
         };
         if self.pmp_entries != 0 && !self.pmp_check(paddr, paddr, access, prv) {
             return Err(Trap::new(access.fault(), vaddr));

@@ -495,6 +495,20 @@ impl State {
         self.mip_sw | self.irqs.get()
     }
 
+    /// The value a CSRRS/CSRRC of CSR `n` modifies, given what `csr_read` returned: the read
+    /// value, except that in `mip`/`sip` only the software-writable pending bits take part, not
+    /// the lines devices drive (Privileged ISA §3.1.9: "Only the software-writable SEIP bit
+    /// participates in the read-modify-write sequence of a CSRRS or CSRRC instruction").
+    /// Otherwise M-mode's `csrs mip, STIP` while the PLIC holds SEIP high would latch SEIP
+    /// forever.
+    #[inline]
+    pub fn csr_rmw_base(&self, n: u16, read: u64) -> u64 {
+        match n {
+            csr::MIP | csr::SIP => self.mip_sw,
+            _ => read,
+        }
+    }
+
     /// The highest-priority interrupt that is pending, enabled and not masked at the current
     /// privilege (Privileged ISA §3.1.9).
     #[inline]
