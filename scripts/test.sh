@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 need_apt=()
 command -v dtc >/dev/null || need_apt+=(device-tree-compiler)
 command -v gdb-multiarch >/dev/null || need_apt+=(gdb-multiarch)
+command -v mkfs.ext2 >/dev/null && command -v debugfs >/dev/null || need_apt+=(e2fsprogs)
+command -v cc >/dev/null || need_apt+=(gcc)
 if [ ${#need_apt[@]} -gt 0 ]; then
     echo "== installing: ${need_apt[*]}"
     SUDO=""
