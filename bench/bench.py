@@ -11,6 +11,8 @@ Benchmarks:
             on `-M virt -bios none -kernel`, same ELF on both; the guest instruction count comes
             from QEMU's minstret under `-icount shift=0` (exact), and both emulators must print
             the same checksum.
+  snapshot  x-snapshot-save and x-snapshot-load time (QMP round trip) and file size for -M virt
+            -m 256M -smp 2, stopped in the middle of firmware/snapshot under -icount shift=0.
 
 Prints a table and, unless --no-write, replaces the matching section of BENCHMARKS.md.
 Only the standard library is used.
@@ -217,7 +219,90 @@ def bench_qmp(runs):
     }
 
 
-BENCHES = {"workload": bench_workload, "boot": bench_boot, "compose": bench_compose, "qmp": bench_qmp}
+def qmp_open(argv, sock):
+    """Start argv with a QMP socket; returns (process, file) after capabilities negotiation."""
+    import socket as so
+    if os.path.exists(sock):
+        os.unlink(sock)
+    p = subprocess.Popen(argv + ["-qmp", "unix:%s,server=on,wait=off" % sock], stdin=subprocess.DEVNULL,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    t0 = time.monotonic()
+    s = so.socket(so.AF_UNIX)
+    while True:
+        try:
+            s.connect(sock)
+            break
+        except (FileNotFoundError, ConnectionRefusedError):
+            if time.monotonic() - t0 > 30:
+                p.kill()
+                raise RuntimeError("no QMP socket from %s" % argv[0])
+            time.sleep(0.001)
+    f = s.makefile("rwb", buffering=0)
+    f.readline()
+    qmp_cmd(f, '{"execute": "qmp_capabilities"}')
+    return p, f
+
+
+def qmp_cmd(f, cmd):
+    """Send one command; returns (seconds to the reply, reply line)."""
+    t0 = time.monotonic()
+    f.write(cmd.encode() + b"\n")
+    line = f.readline()
+    while b'"return"' not in line and b'"error"' not in line:
+        if not line:
+            raise RuntimeError("QMP connection closed during %s" % cmd)
+        line = f.readline()
+    if b'"error"' in line:
+        raise RuntimeError("%s failed: %s" % (cmd, line.decode(errors="replace")))
+    return time.monotonic() - t0, line
+
+
+def bench_snapshot(runs):
+    fw = os.path.join(ROOT, "firmware", "snapshot", "snapshot.elf")
+    base = [BB, "-M", "virt", "-m", "256M", "-smp", "2", "-bios", "none", "-nographic", "-kernel", fw,
+            "-icount", "shift=0"]
+    path = "/tmp/bb-bench-snapshot-%d.bbsnap" % os.getpid()
+    sock = "/tmp/bb-bench-snapshot-%d.sock" % os.getpid()
+    saves, loads, size = [], [], 0
+    try:
+        for _ in range(runs):
+            p, f = qmp_open(base, sock)
+            try:
+                time.sleep(0.5)  # let the guest run a while
+                qmp_cmd(f, '{"execute": "stop"}')
+                saves.append(qmp_cmd(f, '{"execute": "x-snapshot-save", "arguments": {"filename": "%s"}}'
+                                     % path)[0])
+            finally:
+                p.kill()
+                p.wait()
+            size = os.path.getsize(path)
+            p, f = qmp_open(base + ["-S"], sock)
+            try:
+                loads.append(qmp_cmd(f, '{"execute": "x-snapshot-load", "arguments": {"filename": "%s"}}'
+                                     % path)[0])
+            finally:
+                p.kill()
+                p.wait()
+    finally:
+        for x in (path, sock):
+            if os.path.exists(x):
+                os.unlink(x)
+    return {
+        "title": "Snapshots: x-snapshot-save / x-snapshot-load with 256 MiB RAM (-M virt -smp 2)",
+        "header": ["what", "median", "file size"],
+        "rows": [
+            ["x-snapshot-save (stopped guest)", "%.0f ms" % (statistics.median(saves) * 1e3),
+             "%.1f MiB" % (size / 2**20)],
+            ["x-snapshot-load (new process, -S)", "%.0f ms" % (statistics.median(loads) * 1e3),
+             "%.1f MiB" % (size / 2**20)],
+        ],
+        "notes": "Median of %d runs; QMP command round trip, the file in /tmp (page cache), RAM stored "
+                 "uncompressed. No QEMU column: QEMU's savevm needs a qcow2 disk in the machine." % runs,
+    }
+
+
+BENCHES = {"workload": bench_workload, "boot": bench_boot, "compose": bench_compose, "qmp": bench_qmp,
+           "snapshot": bench_snapshot}
 
 
 def table(res):

@@ -39,6 +39,8 @@ pub struct Clock {
     stopped_at: Cell<Option<Nanos>>,
     /// Icount mode: virtual ns accumulated.
     icount_ns: Cell<Nanos>,
+    /// Host mode: ns added to host elapsed (a snapshot restored a later time).
+    base: Cell<Nanos>,
 }
 
 impl Clock {
@@ -50,6 +52,7 @@ impl Clock {
             paused_total: Cell::new(0),
             stopped_at: Cell::new(None),
             icount_ns: Cell::new(0),
+            base: Cell::new(0),
         })
     }
 
@@ -67,7 +70,7 @@ impl Clock {
         match self.mode {
             ClockMode::Host => {
                 let host = self.stopped_at.get().unwrap_or_else(|| self.host_elapsed());
-                host.saturating_sub(self.paused_total.get())
+                host.saturating_add(self.base.get()).saturating_sub(self.paused_total.get())
             }
             ClockMode::Icount { .. } => self.icount_ns.get(),
         }
@@ -117,6 +120,21 @@ impl Clock {
     pub fn warp_to(&self, t: Nanos) {
         if matches!(self.mode, ClockMode::Icount { .. }) && t > self.icount_ns.get() {
             self.icount_ns.set(t);
+        }
+    }
+
+    /// Sets virtual time to `t` (snapshot restore), forwards or backwards, in either mode.
+    pub fn restore_time(&self, t: Nanos) {
+        match self.mode {
+            ClockMode::Icount { .. } => self.icount_ns.set(t),
+            ClockMode::Host => {
+                let now = self.now();
+                if t <= now {
+                    self.paused_total.set(self.paused_total.get().saturating_add(now - t));
+                } else {
+                    self.base.set(self.base.get().saturating_add(t - now));
+                }
+            }
         }
     }
 
@@ -203,6 +221,29 @@ impl TimerQueue {
             heap.pop();
         }
         None
+    }
+
+    /// Every armed timer as (deadline, key), in the order they were armed (snapshots).
+    pub fn entries(&self) -> Vec<(Nanos, TimerKey)> {
+        let live = self.live.borrow();
+        let mut v: Vec<(u64, Nanos, TimerKey)> = self
+            .heap
+            .borrow()
+            .iter()
+            .filter(|Reverse((_, seq, key))| live.get(key) == Some(seq))
+            .map(|Reverse((d, seq, key))| (*seq, *d, *key))
+            .collect();
+        v.sort_unstable();
+        v.into_iter().map(|(_, d, k)| (d, k)).collect()
+    }
+
+    /// Replaces every timer with `entries` (as [`TimerQueue::entries`] returned them).
+    pub fn restore(&self, entries: &[(Nanos, TimerKey)]) {
+        self.heap.borrow_mut().clear();
+        self.live.borrow_mut().clear();
+        for (d, k) in entries {
+            self.schedule(*k, *d);
+        }
     }
 
     /// Removes and returns one timer that expired at or before `now`, earliest first.

@@ -21,6 +21,7 @@ use crate::fdt::{FdtError, FdtWriter, NodeResources};
 use crate::irq::{IrqLine, IrqSink};
 use crate::memory::{GuestMemory, RamBlock};
 use crate::props::{PropError, PropSpec, Props};
+use crate::snapshot::SnapshotError;
 
 /// Index of a device in its machine.
 pub type DeviceId = usize;
@@ -155,6 +156,20 @@ pub trait Device: AsAny {
         None
     }
 
+    /// The device's state for a snapshot. The default suits stateless devices (saves
+    /// nothing); stateful devices override it, or refuse with [`SnapshotError::Unsupported`].
+    fn snapshot_save(&self) -> Result<Vec<u8>, SnapshotError> {
+        Ok(Vec::new())
+    }
+
+    /// Restores what `snapshot_save` wrote. Timers are restored by the machine, not here.
+    fn snapshot_load(&mut self, data: &[u8]) -> Result<(), SnapshotError> {
+        if data.is_empty() {
+            Ok(())
+        } else {
+            Err(SnapshotError::Corrupt("unexpected state for a stateless device".into()))
+        }
+    }
 }
 
 /// Downcasting for every device without boilerplate (blanket-implemented).

@@ -11,6 +11,7 @@ pub mod irq;
 pub mod memory;
 pub mod object;
 pub mod props;
+pub mod snapshot;
 
 pub use block::{BlockBackend, DriveRegistry};
 pub use chardev::{CharBackend, Chardev, ChardevRegistry};
@@ -22,4 +23,5 @@ pub use device::{
 pub use fdt::{FdtError, FdtWriter, IrqTarget, NodeResources, PhandleAllocator};
 pub use irq::{IrqLine, IrqSink};
 pub use memory::{AccessError, AddressSpace, GuestMemory, MemoryError, RamBlock, Region, RegionKind};
+pub use snapshot::{SnapReader, SnapWriter, SnapshotError};
 pub use props::{PropError, PropKind, PropSpec, PropValue, Props, RawValue};

@@ -225,6 +225,41 @@ impl Clint {
 }
 
 impl Device for Clint {
+    fn snapshot_save(&self) -> Result<Vec<u8>, breadboard_core::snapshot::SnapshotError> {
+        let mut w = breadboard_core::snapshot::SnapWriter::new();
+        w.u64(self.time.offset.get());
+        w.u64(self.harts.len() as u64);
+        for h in &self.harts {
+            w.u64(h.mtimecmp);
+            w.bool(h.msip.level());
+        }
+        Ok(w.finish())
+    }
+
+    fn snapshot_load(&mut self, data: &[u8]) -> Result<(), breadboard_core::snapshot::SnapshotError> {
+        let mut r = breadboard_core::snapshot::SnapReader::new(data);
+        let offset = r.u64()?;
+        let n = r.u64()?;
+        if n != self.harts.len() as u64 {
+            return Err(breadboard_core::snapshot::SnapshotError::Mismatch(format!(
+                "'{}' has {} harts, the snapshot {n}",
+                self.name,
+                self.harts.len()
+            )));
+        }
+        let mut v = Vec::new();
+        for _ in 0..n {
+            v.push((r.u64()?, r.bool()?));
+        }
+        r.end()?;
+        self.time.offset.set(offset);
+        for (h, (cmp, msip)) in self.harts.iter_mut().zip(v) {
+            h.mtimecmp = cmp;
+            h.msip.set(msip);
+        }
+        Ok(())
+    }
+
     fn regions(&self) -> Vec<RegionSpec> {
         vec![RegionSpec::Mmio {
             name: Cow::Owned(self.name.clone()),

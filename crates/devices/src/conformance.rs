@@ -182,6 +182,33 @@ macro_rules! device_conformance {
             }
 
             #[test]
+            fn snapshot_round_trips_or_is_refused() {
+                let (env, mut dev) = make();
+                scribble(&env, dev.as_mut());
+                if !dev.regions().is_empty() {
+                    for off in (0..64).step_by(4) {
+                        dev.write(0, off, 4, 0x5a5a_0000 | off);
+                    }
+                }
+                let blob = match dev.snapshot_save() {
+                    Ok(b) => b,
+                    Err(breadboard_core::SnapshotError::Unsupported(_)) => return,
+                    Err(e) => panic!("save failed: {e}"),
+                };
+                let (_env2, mut fresh) = make();
+                fresh.snapshot_load(&blob).expect("load");
+                assert_eq!(fresh.snapshot_save().expect("save again"), blob, "state did not round-trip");
+                for n in 0..blob.len() {
+                    let (_env3, mut other) = make();
+                    assert!(other.snapshot_load(&blob[..n]).is_err(), "a {n}-byte prefix was accepted");
+                }
+                let mut long = blob.clone();
+                long.push(0);
+                let (_env4, mut other) = make();
+                assert!(other.snapshot_load(&long).is_err(), "trailing bytes were accepted");
+            }
+
+            #[test]
             fn timer_tokens_without_armed_timers_are_harmless() {
                 let (_env, mut dev) = make();
                 for token in [0, 1, 2, 3, 100, u64::MAX] {

@@ -120,6 +120,25 @@ impl GoldfishRtc {
 }
 
 impl Device for GoldfishRtc {
+    fn snapshot_save(&self) -> Result<Vec<u8>, breadboard_core::snapshot::SnapshotError> {
+        let mut w = breadboard_core::snapshot::SnapWriter::new();
+        w.u64(self.offset);
+        w.u32(self.time_high);
+        w.u64(self.alarm_next);
+        w.bool(self.alarm_running);
+        w.bool(self.irq_pending);
+        w.bool(self.irq_enabled);
+        Ok(w.finish())
+    }
+
+    fn snapshot_load(&mut self, data: &[u8]) -> Result<(), breadboard_core::snapshot::SnapshotError> {
+        let mut r = breadboard_core::snapshot::SnapReader::new(data);
+        let v = (r.u64()?, r.u32()?, r.u64()?, r.bool()?, r.bool()?, r.bool()?);
+        r.end()?;
+        (self.offset, self.time_high, self.alarm_next, self.alarm_running, self.irq_pending, self.irq_enabled) = v;
+        Ok(())
+    }
+
     fn regions(&self) -> Vec<RegionSpec> {
         vec![RegionSpec::Mmio {
             name: Cow::Owned(self.name.clone()),

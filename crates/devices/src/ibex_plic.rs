@@ -273,6 +273,38 @@ impl IbexPlic {
 }
 
 impl Device for IbexPlic {
+    fn snapshot_save(&self) -> Result<Vec<u8>, breadboard_core::snapshot::SnapshotError> {
+        let mut w = breadboard_core::snapshot::SnapWriter::new();
+        w.u32s(&self.prio);
+        w.u32s(&self.level);
+        w.u32s(&self.pending);
+        w.u32s(&self.claimed);
+        w.u32s(&self.enable);
+        w.u32(self.threshold);
+        w.bool(self.msip);
+        Ok(w.finish())
+    }
+
+    fn snapshot_load(&mut self, data: &[u8]) -> Result<(), breadboard_core::snapshot::SnapshotError> {
+        let mut r = breadboard_core::snapshot::SnapReader::new(data);
+        let prio = r.u32s(self.prio.len())?;
+        let level = r.u32s(self.level.len())?;
+        let pending = r.u32s(self.pending.len())?;
+        let claimed = r.u32s(self.claimed.len())?;
+        let enable = r.u32s(self.enable.len())?;
+        let threshold = r.u32()?;
+        let msip = r.bool()?;
+        r.end()?;
+        self.prio = prio;
+        self.level = level;
+        self.pending = pending;
+        self.claimed = claimed;
+        self.enable = enable;
+        self.threshold = threshold;
+        self.msip = msip;
+        Ok(())
+    }
+
     fn regions(&self) -> Vec<RegionSpec> {
         vec![RegionSpec::Mmio {
             name: Cow::Owned(self.name.clone()),

@@ -435,6 +435,35 @@ impl Ns16550a {
 }
 
 impl Device for Ns16550a {
+    fn snapshot_save(&self) -> Result<Vec<u8>, breadboard_core::snapshot::SnapshotError> {
+        let mut w = breadboard_core::snapshot::SnapWriter::new();
+        for b in [self.ier, self.fcr, self.lcr, self.mcr, self.lsr_errors, self.msr, self.scr, self.rbr] {
+            w.u8(b);
+        }
+        w.u16(self.divisor);
+        w.bytes(&self.rx.iter().copied().collect::<Vec<u8>>());
+        w.bool(self.thr_ipending);
+        w.bool(self.timeout_ipending);
+        Ok(w.finish())
+    }
+
+    fn snapshot_load(&mut self, data: &[u8]) -> Result<(), breadboard_core::snapshot::SnapshotError> {
+        let mut r = breadboard_core::snapshot::SnapReader::new(data);
+        self.ier = r.u8()?;
+        self.fcr = r.u8()?;
+        self.lcr = r.u8()?;
+        self.mcr = r.u8()?;
+        self.lsr_errors = r.u8()?;
+        self.msr = r.u8()?;
+        self.scr = r.u8()?;
+        self.rbr = r.u8()?;
+        self.divisor = r.u16()?;
+        self.rx = r.bytes()?.iter().copied().collect();
+        self.thr_ipending = r.bool()?;
+        self.timeout_ipending = r.bool()?;
+        r.end()
+    }
+
     fn regions(&self) -> Vec<RegionSpec> {
         vec![RegionSpec::Mmio {
             name: Cow::Owned(self.name.clone()),

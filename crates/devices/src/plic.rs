@@ -370,6 +370,45 @@ impl Plic {
 }
 
 impl Device for Plic {
+    fn snapshot_save(&self) -> Result<Vec<u8>, breadboard_core::snapshot::SnapshotError> {
+        let mut w = breadboard_core::snapshot::SnapWriter::new();
+        w.u32s(&self.priority);
+        w.u32s(&self.level);
+        w.u32s(&self.pending);
+        w.u32s(&self.claimed);
+        w.u64(self.contexts.len() as u64);
+        for c in &self.contexts {
+            w.u32s(&c.enable);
+            w.u32(c.threshold);
+        }
+        Ok(w.finish())
+    }
+
+    fn snapshot_load(&mut self, data: &[u8]) -> Result<(), breadboard_core::snapshot::SnapshotError> {
+        let mut r = breadboard_core::snapshot::SnapReader::new(data);
+        let priority = r.u32s(self.priority.len())?;
+        let level = r.u32s(self.level.len())?;
+        let pending = r.u32s(self.pending.len())?;
+        let claimed = r.u32s(self.claimed.len())?;
+        if r.u64()? != self.contexts.len() as u64 {
+            return Err(breadboard_core::snapshot::SnapshotError::Mismatch(format!("'{}' context count differs", self.name)));
+        }
+        let mut ctx = Vec::new();
+        for c in &self.contexts {
+            ctx.push((r.u32s(c.enable.len())?, r.u32()?));
+        }
+        r.end()?;
+        self.priority = priority;
+        self.level = level;
+        self.pending = pending;
+        self.claimed = claimed;
+        for (c, (en, th)) in self.contexts.iter_mut().zip(ctx) {
+            c.enable = en;
+            c.threshold = th;
+        }
+        Ok(())
+    }
+
     fn regions(&self) -> Vec<RegionSpec> {
         vec![RegionSpec::Mmio {
             name: Cow::Owned(self.name.clone()),

@@ -14,6 +14,7 @@ pub mod machine;
 pub mod platform_bus;
 pub mod qmp_ops;
 pub mod run;
+pub mod snapshot;
 
 pub use boot::{BootLayout, BootOptions, Firmware, Image};
 pub use description::{Description, DescriptionError};

@@ -321,7 +321,7 @@ impl PluginDevice {
     }
 
     /// Snapshot state, if the plugin supports snapshots (ABI 1.1 `snapshot_save`).
-    pub fn snapshot_save(&mut self) -> Option<Vec<u8>> {
+    pub fn snapshot_save(&self) -> Option<Vec<u8>> {
         let f = self.ty.ops.snapshot_save?;
         if self.is_broken() {
             return None;
@@ -360,6 +360,17 @@ impl Drop for PluginDevice {
 }
 
 impl Device for PluginDevice {
+    fn snapshot_save(&self) -> Result<Vec<u8>, breadboard_core::snapshot::SnapshotError> {
+        PluginDevice::snapshot_save(self)
+            .ok_or_else(|| breadboard_core::snapshot::SnapshotError::Unsupported(self.ty.name.to_string()))
+    }
+
+    fn snapshot_load(&mut self, data: &[u8]) -> Result<(), breadboard_core::snapshot::SnapshotError> {
+        PluginDevice::snapshot_load(self, data).map_err(|e| {
+            breadboard_core::snapshot::SnapshotError::Corrupt(format!("device '{}': {e}", self.ty.name))
+        })
+    }
+
     fn regions(&self) -> Vec<RegionSpec> {
         self.ty
             .regions

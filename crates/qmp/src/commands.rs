@@ -327,6 +327,18 @@ const COMMANDS: &[Command] = &[
         when: When::Ready,
         run: dumpdtb,
     },
+    Command {
+        name: "x-snapshot-save",
+        args: Some(&[req("filename", Ty::Str)]),
+        when: When::Ready,
+        run: x_snapshot_save,
+    },
+    Command {
+        name: "x-snapshot-load",
+        args: Some(&[req("filename", Ty::Str)]),
+        when: When::Ready,
+        run: x_snapshot_load,
+    },
 ];
 
 /// Every command name, in table order (`query-commands`).
@@ -1150,6 +1162,30 @@ fn dumpdtb(
     };
     std::fs::write(file, blob)
         .map_err(|_| QmpError::generic(format!("Error saving FDT to file {file}")))?;
+    Ok(empty())
+}
+
+/// `x-snapshot-save`: devices, harts, time, timers and RAM to a file. Runs between slices, so
+/// a running machine is saved at an instruction boundary and keeps running.
+fn x_snapshot_save(
+    m: &mut Machine,
+    _: &mut QmpContext,
+    args: &Map<String, Value>,
+) -> Result<Value, QmpError> {
+    let file = arg_str(args, "filename");
+    m.snapshot_save(file).map_err(|e| QmpError::generic(e.to_string()))?;
+    Ok(empty())
+}
+
+/// `x-snapshot-load`: restores a snapshot taken on the same machine description and options;
+/// the run state (stopped or running) is kept.
+fn x_snapshot_load(
+    m: &mut Machine,
+    _: &mut QmpContext,
+    args: &Map<String, Value>,
+) -> Result<Value, QmpError> {
+    let file = arg_str(args, "filename");
+    m.snapshot_load(file).map_err(|e| QmpError::generic(e.to_string()))?;
     Ok(empty())
 }
 

@@ -20,7 +20,7 @@ const CAREFUL_BUDGET: u64 = 4096;
 
 /// One RISC-V hart.
 pub struct Hart {
-    st: State,
+    pub(crate) st: State,
     code: CodeCache,
 }
 
@@ -301,7 +301,7 @@ impl Hart {
     }
 
     /// Drop all decoded code.
-    fn flush_code(&mut self) {
+    pub(crate) fn flush_code(&mut self) {
         self.code.clear();
         self.st.code_pages.remove_hart_pages(self.st.code_slot);
         self.st.tlb.flush_fetch();

@@ -16,6 +16,7 @@ mod code;
 mod exec;
 mod hart;
 mod mem;
+mod snapshot;
 mod state;
 
 pub use code::CodePages;

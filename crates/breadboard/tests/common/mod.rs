@@ -1,7 +1,11 @@
 //! Helpers for end-to-end tests: run the real binary with a timeout and capture its output.
 
-#![allow(clippy::expect_used, clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
-
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 #![allow(dead_code)]
 
 use std::io::Read;
@@ -55,7 +59,11 @@ pub fn breadboard(args: &[&str], timeout: Duration) -> Run {
     if let Some(mut e) = child.stderr.take() {
         let _ = e.read_to_string(&mut stderr);
     }
-    Run { code, stdout, stderr }
+    Run {
+        code,
+        stdout,
+        stderr,
+    }
 }
 
 /// A fresh temporary directory for one test.
@@ -118,7 +126,12 @@ impl Guest {
             }
         });
         let stdin = child.stdin.take();
-        Guest { child, out, stdin, start: Instant::now() }
+        Guest {
+            child,
+            out,
+            stdin,
+            start: Instant::now(),
+        }
     }
 
     /// Everything printed so far (lossy UTF-8).
@@ -138,10 +151,16 @@ impl Guest {
                 }
             }
             if let Ok(Some(st)) = self.child.try_wait() {
-                panic!("breadboard exited ({st}) before {pattern:?}; output:\n{}", self.output());
+                panic!(
+                    "breadboard exited ({st}) before {pattern:?}; output:\n{}",
+                    self.output()
+                );
             }
             if Instant::now() > deadline {
-                panic!("timed out after {timeout:?} waiting for {pattern:?}; output:\n{}", self.output());
+                panic!(
+                    "timed out after {timeout:?} waiting for {pattern:?}; output:\n{}",
+                    self.output()
+                );
             }
             std::thread::sleep(Duration::from_millis(20));
         }

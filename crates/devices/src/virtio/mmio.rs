@@ -256,6 +256,23 @@ impl VirtioMmio {
 }
 
 impl Device for VirtioMmio {
+    fn snapshot_save(&self) -> Result<Vec<u8>, breadboard_core::snapshot::SnapshotError> {
+        // The backend (a device of its own) saves the queues, status and features.
+        let mut w = breadboard_core::snapshot::SnapWriter::new();
+        w.u32(self.device_features_sel);
+        w.u32(self.driver_features_sel);
+        w.u32(self.queue_sel);
+        Ok(w.finish())
+    }
+
+    fn snapshot_load(&mut self, data: &[u8]) -> Result<(), breadboard_core::snapshot::SnapshotError> {
+        let mut r = breadboard_core::snapshot::SnapReader::new(data);
+        let v = (r.u32()?, r.u32()?, r.u32()?);
+        r.end()?;
+        (self.device_features_sel, self.driver_features_sel, self.queue_sel) = v;
+        Ok(())
+    }
+
     fn regions(&self) -> Vec<RegionSpec> {
         vec![RegionSpec::Mmio {
             name: Cow::Owned(self.name.clone()),

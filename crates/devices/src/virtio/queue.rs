@@ -377,6 +377,40 @@ pub struct Queue {
 }
 
 impl Queue {
+    /// The driver-programmed state and the device's positions, for a snapshot.
+    pub fn snapshot_save(&self, w: &mut breadboard_core::snapshot::SnapWriter) {
+        w.u32(self.num);
+        w.u16(self.size);
+        w.bool(self.ready);
+        w.u64(self.desc_addr);
+        w.u64(self.avail_addr);
+        w.u64(self.used_addr);
+        w.u16(self.next_avail);
+        w.u16(self.next_used);
+        w.bool(self.indirect);
+        w.bool(self.used_pending);
+    }
+
+    /// Restores what `snapshot_save` wrote (`max_size` stays as built).
+    pub fn snapshot_load(&mut self, r: &mut breadboard_core::snapshot::SnapReader<'_>) -> Result<(), breadboard_core::snapshot::SnapshotError> {
+        let num = r.u32()?;
+        let size = r.u16()?;
+        let ready = r.bool()?;
+        let addrs = (r.u64()?, r.u64()?, r.u64()?);
+        let next = (r.u16()?, r.u16()?);
+        let flags = (r.bool()?, r.bool()?);
+        if size > self.max_size || (ready && !size.is_power_of_two()) {
+            return Err(breadboard_core::snapshot::SnapshotError::Corrupt(format!("bad virtqueue size {size}")));
+        }
+        self.num = num;
+        self.size = size;
+        self.ready = ready;
+        (self.desc_addr, self.avail_addr, self.used_addr) = addrs;
+        (self.next_avail, self.next_used) = next;
+        (self.indirect, self.used_pending) = flags;
+        Ok(())
+    }
+
     /// A queue offering at most `max_size` entries (clamped to 1..=32768, rounded down to a
     /// power of two so a driver taking the maximum always gets a valid size).
     pub fn new(max_size: u16) -> Queue {

@@ -84,6 +84,26 @@ impl VirtioRng {
 }
 
 impl VirtioDevice for VirtioRng {
+    fn snapshot_save(&self) -> Vec<u8> {
+        match &self.source {
+            Source::Host(_) => Vec::new(),
+            Source::Seeded { state, .. } => state.to_le_bytes().to_vec(),
+        }
+    }
+
+    fn snapshot_load(&mut self, data: &[u8]) -> Result<(), breadboard_core::snapshot::SnapshotError> {
+        match (&mut self.source, data.len()) {
+            (Source::Host(_), 0) => Ok(()),
+            (Source::Seeded { state, .. }, 8) => {
+                let mut b = [0u8; 8];
+                b.copy_from_slice(data);
+                *state = u64::from_le_bytes(b);
+                Ok(())
+            }
+            _ => Err(breadboard_core::snapshot::SnapshotError::Corrupt("virtio-rng state does not match its source".into())),
+        }
+    }
+
     fn device_id(&self) -> u32 {
         DEVICE_ID
     }
