@@ -56,7 +56,8 @@ def bench_workload(runs):
     insns = int(field(out, "workload minstret"))
     want = field(out, "workload checksum")
     rows = {}
-    for name, argv in (("qemu", [QEMU] + base), ("breadboard", [BB] + base)):
+    for name, argv in (("qemu", [QEMU] + base), ("breadboard", [BB] + base),
+                       ("breadboard-icount", [BB] + base + ["-icount", "shift=0"])):
         times = []
         for _ in range(runs):
             t, rc, out = run(argv)
@@ -75,6 +76,8 @@ def bench_workload(runs):
             ["QEMU %s TCG" % qemu_version(), "%.3f" % rows["qemu"], "%.0f" % mips["qemu"], "1.00x"],
             ["breadboard", "%.3f" % rows["breadboard"], "%.0f" % mips["breadboard"],
              "%.2fx" % (mips["breadboard"] / mips["qemu"])],
+            ["breadboard -icount shift=0", "%.3f" % rows["breadboard-icount"],
+             "%.0f" % mips["breadboard-icount"], "%.2fx" % (mips["breadboard-icount"] / mips["qemu"])],
         ],
         "notes": "%d guest instructions (QEMU minstret under -icount shift=0), median of %d runs, "
                  "same checksum %s on both." % (insns, runs, want),
