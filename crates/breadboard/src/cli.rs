@@ -1935,7 +1935,10 @@ mod tests {
             c.chardevs,
             vec![ChardevOpts {
                 id: "serial0".into(),
-                spec: ChardevSpec::Stdio { mux: true, signal: false },
+                spec: ChardevSpec::Stdio {
+                    mux: true,
+                    signal: false
+                },
                 origin: ChardevOrigin::DefaultSerial,
             }]
         );

@@ -36,6 +36,7 @@ use breadboard_platform::{Event, Machine};
 use breadboard_riscv::insn::Format;
 use breadboard_riscv::{RunExit, Xlen, csr, decode};
 use gdbstub::arch::{Arch, RegId, Registers};
+use gdbstub::common::Pid;
 use gdbstub::common::{Signal, Tid};
 use gdbstub::conn::ConnectionExt;
 use gdbstub::stub::run_blocking::{BlockingEventLoop, Event as LoopEvent, WaitForStopReasonError};
@@ -48,13 +49,12 @@ use gdbstub::target::ext::base::multithread::{
 use gdbstub::target::ext::base::single_register_access::{
     SingleRegisterAccess, SingleRegisterAccessOps,
 };
-use gdbstub::common::Pid;
-use gdbstub::target::ext::extended_mode::{
-    Args, AttachKind, ExtendedMode, ExtendedModeOps, ShouldTerminate,
-};
 use gdbstub::target::ext::breakpoints::{
     Breakpoints, BreakpointsOps, HwBreakpoint, HwBreakpointOps, HwWatchpoint, HwWatchpointOps,
     SwBreakpoint, SwBreakpointOps, WatchKind,
+};
+use gdbstub::target::ext::extended_mode::{
+    Args, AttachKind, ExtendedMode, ExtendedModeOps, ShouldTerminate,
 };
 use gdbstub::target::ext::target_description_xml_override::{
     TargetDescriptionXmlOverride, TargetDescriptionXmlOverrideOps,
@@ -87,10 +87,21 @@ enum Action {
 /// Why the harts stopped, reported to the gdb thread.
 #[derive(Clone, Copy, Debug)]
 enum Stop {
-    Break { hart: usize, hw: bool },
-    Watch { hart: usize, kind: WatchKind, addr: u64 },
-    Step { hart: usize },
-    Interrupt { hart: usize },
+    Break {
+        hart: usize,
+        hw: bool,
+    },
+    Watch {
+        hart: usize,
+        kind: WatchKind,
+        addr: u64,
+    },
+    Step {
+        hart: usize,
+    },
+    Interrupt {
+        hart: usize,
+    },
     Exited(i32),
 }
 
@@ -140,7 +151,12 @@ impl GdbShared {
                 *a = Action::Stop;
             }
         }
-        if let Some(tx) = self.stop_tx.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+        if let Some(tx) = self
+            .stop_tx
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+        {
             let _ = tx.send(stop);
         }
     }
@@ -206,7 +222,11 @@ fn reg_from_raw(id: usize) -> Option<RvReg> {
         0..=31 => RvReg::X(id as u8),
         32 => RvReg::Pc,
         33..=64 => RvReg::F((id - 33) as u8),
-        _ => RvReg::Csr(u16::try_from(id.checked_sub(CSR_BASE)?).ok().filter(|&c| c < 4096)?),
+        _ => RvReg::Csr(
+            u16::try_from(id.checked_sub(CSR_BASE)?)
+                .ok()
+                .filter(|&c| c < 4096)?,
+        ),
     })
 }
 
@@ -429,7 +449,11 @@ impl MachineInfo {
                     33 + i
                 ));
             }
-            for (n, c) in [("fflags", csr::FFLAGS), ("frm", csr::FRM), ("fcsr", csr::FCSR)] {
+            for (n, c) in [
+                ("fflags", csr::FFLAGS),
+                ("frm", csr::FRM),
+                ("fcsr", csr::FCSR),
+            ] {
                 s.push_str(&format!(
                     "  <reg name=\"{n}\" bitsize=\"32\" type=\"int\" regnum=\"{}\" group=\"float\"/>\n",
                     CSR_BASE + c as usize
@@ -591,7 +615,9 @@ impl<A: RvArch> TargetDescriptionXmlOverride for GdbTarget<A> {
             return Err(TargetError::NonFatal);
         }
         let data = self.xml.as_bytes();
-        let start = usize::try_from(offset).unwrap_or(usize::MAX).min(data.len());
+        let start = usize::try_from(offset)
+            .unwrap_or(usize::MAX)
+            .min(data.len());
         let end = start.saturating_add(length).min(data.len());
         let chunk = data.get(start..end).unwrap_or_default();
         let n = chunk.len().min(buf.len());
@@ -637,7 +663,12 @@ impl<A: RvArch> MultiThreadBase for GdbTarget<A> {
         Some(self)
     }
 
-    fn read_addrs(&mut self, start: A::Usize, data: &mut [u8], tid: Tid) -> TargetResult<usize, Self> {
+    fn read_addrs(
+        &mut self,
+        start: A::Usize,
+        data: &mut [u8],
+        tid: Tid,
+    ) -> TargetResult<usize, Self> {
         let h = self.hart(tid)?;
         let addr = A::to_u64(start);
         let len = data.len();
@@ -665,14 +696,18 @@ impl<A: RvArch> MultiThreadBase for GdbTarget<A> {
         let addr = A::to_u64(start);
         let buf = data.to_vec();
         let len = buf.len();
-        let n = self.tcall(move |m| m.with_hart_bus(h, |hart, bus| hart.debug_write(bus, addr, &buf)))?;
+        let n =
+            self.tcall(move |m| m.with_hart_bus(h, |hart, bus| hart.debug_write(bus, addr, &buf)))?;
         if n != Some(len) {
             return Err(TargetError::Errno(14));
         }
         Ok(())
     }
 
-    fn list_active_threads(&mut self, thread_is_active: &mut dyn FnMut(Tid)) -> Result<(), GdbError> {
+    fn list_active_threads(
+        &mut self,
+        thread_is_active: &mut dyn FnMut(Tid),
+    ) -> Result<(), GdbError> {
         for i in 0..self.info.harts {
             if let Some(t) = Tid::new(i + 1) {
                 thread_is_active(t);
@@ -687,7 +722,12 @@ impl<A: RvArch> MultiThreadBase for GdbTarget<A> {
 }
 
 impl<A: RvArch> SingleRegisterAccess<Tid> for GdbTarget<A> {
-    fn read_register(&mut self, tid: Tid, reg: A::RegId, buf: &mut [u8]) -> TargetResult<usize, Self> {
+    fn read_register(
+        &mut self,
+        tid: Tid,
+        reg: A::RegId,
+        buf: &mut [u8],
+    ) -> TargetResult<usize, Self> {
         let h = self.hart(tid)?;
         let r = A::reg(reg);
         let bytes = A::BYTES;
@@ -734,7 +774,9 @@ impl<A: RvArch> SingleRegisterAccess<Tid> for GdbTarget<A> {
         }
         let v = u64::from_le_bytes(le);
         let ok = self.tcall(move |m| {
-            let Some(hart) = m.harts.get_mut(h) else { return false };
+            let Some(hart) = m.harts.get_mut(h) else {
+                return false;
+            };
             match r {
                 RvReg::X(i) => {
                     hart.set_x(i as usize, v);
@@ -762,7 +804,11 @@ impl<A: RvArch> SingleRegisterAccess<Tid> for GdbTarget<A> {
                 RvReg::Csr(c) => hart.write_csr(c, v),
             }
         })?;
-        if ok { Ok(()) } else { Err(TargetError::NonFatal) }
+        if ok {
+            Ok(())
+        } else {
+            Err(TargetError::NonFatal)
+        }
     }
 }
 
@@ -791,7 +837,11 @@ impl<A: RvArch> MultiThreadResume for GdbTarget<A> {
         Ok(())
     }
 
-    fn set_resume_action_continue(&mut self, tid: Tid, _signal: Option<Signal>) -> Result<(), GdbError> {
+    fn set_resume_action_continue(
+        &mut self,
+        tid: Tid,
+        _signal: Option<Signal>,
+    ) -> Result<(), GdbError> {
         self.set_action(tid, Action::Continue);
         Ok(())
     }
@@ -834,7 +884,11 @@ impl<A: RvArch> GdbTarget<A> {
 }
 
 impl<A: RvArch> MultiThreadSingleStep for GdbTarget<A> {
-    fn set_resume_action_step(&mut self, tid: Tid, _signal: Option<Signal>) -> Result<(), GdbError> {
+    fn set_resume_action_step(
+        &mut self,
+        tid: Tid,
+        _signal: Option<Signal>,
+    ) -> Result<(), GdbError> {
         self.set_action(tid, Action::Step);
         Ok(())
     }
@@ -881,12 +935,25 @@ impl<A: RvArch> HwBreakpoint for GdbTarget<A> {
 }
 
 impl<A: RvArch> HwWatchpoint for GdbTarget<A> {
-    fn add_hw_watchpoint(&mut self, addr: A::Usize, len: A::Usize, kind: WatchKind) -> TargetResult<bool, Self> {
-        self.shared.lock().watch.push((A::to_u64(addr), A::to_u64(len).max(1), kind));
+    fn add_hw_watchpoint(
+        &mut self,
+        addr: A::Usize,
+        len: A::Usize,
+        kind: WatchKind,
+    ) -> TargetResult<bool, Self> {
+        self.shared
+            .lock()
+            .watch
+            .push((A::to_u64(addr), A::to_u64(len).max(1), kind));
         Ok(true)
     }
 
-    fn remove_hw_watchpoint(&mut self, addr: A::Usize, len: A::Usize, kind: WatchKind) -> TargetResult<bool, Self> {
+    fn remove_hw_watchpoint(
+        &mut self,
+        addr: A::Usize,
+        len: A::Usize,
+        kind: WatchKind,
+    ) -> TargetResult<bool, Self> {
         let key = (A::to_u64(addr), A::to_u64(len).max(1), kind);
         let mut st = self.shared.lock();
         match st.watch.iter().position(|w| *w == key) {
@@ -911,7 +978,9 @@ fn halt(m: &mut Machine, shared: &GdbShared, stop: Stop) {
 fn post_chunk(tx: &Sender<Event>, shared: &Arc<GdbShared>, generation: u64) {
     let shared = Arc::clone(shared);
     let tx2 = tx.clone();
-    let _ = tx.send(Event::Call(Box::new(move |m| run_chunk(m, &shared, &tx2, generation))));
+    let _ = tx.send(Event::Call(Box::new(move |m| {
+        run_chunk(m, &shared, &tx2, generation)
+    })));
 }
 
 /// The memory access instruction `bits` makes, if any: (address, size, is_store, is_load).
@@ -1012,11 +1081,22 @@ fn run_chunk(m: &mut Machine, shared: &Arc<GdbShared>, tx: &Sender<Event>, gener
         if !st.running || st.generation != generation {
             return;
         }
-        (st.actions.clone(), st.sw.clone(), st.hw.clone(), st.watch.clone())
+        (
+            st.actions.clone(),
+            st.sw.clone(),
+            st.hw.clone(),
+            st.watch.clone(),
+        )
     };
     let first_running = actions.iter().position(|a| *a != Action::Stop).unwrap_or(0);
     if shared.interrupt.swap(false, Ordering::SeqCst) {
-        halt(m, shared, Stop::Interrupt { hart: first_running });
+        halt(
+            m,
+            shared,
+            Stop::Interrupt {
+                hart: first_running,
+            },
+        );
         return;
     }
     if let Some(k) = actions.iter().position(|a| *a == Action::Step) {
@@ -1040,7 +1120,15 @@ fn run_chunk(m: &mut Machine, shared: &Arc<GdbShared>, tx: &Sender<Event>, gener
         if let Some((kind, addr)) = hit
             && !fresh
         {
-            halt(m, shared, Stop::Watch { hart: k, kind, addr });
+            halt(
+                m,
+                shared,
+                Stop::Watch {
+                    hart: k,
+                    kind,
+                    addr,
+                },
+            );
             return;
         }
         let (exit, req) = m.run_hart(k, 1);
@@ -1083,7 +1171,14 @@ fn run_chunk(m: &mut Machine, shared: &Arc<GdbShared>, tx: &Sender<Event>, gener
                 };
                 let is_fresh = fresh.get(i).copied().unwrap_or(false);
                 if !is_fresh && (sw.contains(&pc) || hw.contains(&pc)) {
-                    halt(m, shared, Stop::Break { hart: i, hw: !sw.contains(&pc) });
+                    halt(
+                        m,
+                        shared,
+                        Stop::Break {
+                            hart: i,
+                            hw: !sw.contains(&pc),
+                        },
+                    );
                     return;
                 }
                 let hit = if watch.is_empty() {
@@ -1100,7 +1195,15 @@ fn run_chunk(m: &mut Machine, shared: &Arc<GdbShared>, tx: &Sender<Event>, gener
                 };
                 if !is_fresh && let Some((kind, addr)) = hit {
                     // Before the access (see the single-step case).
-                    halt(m, shared, Stop::Watch { hart: i, kind, addr });
+                    halt(
+                        m,
+                        shared,
+                        Stop::Watch {
+                            hart: i,
+                            kind,
+                            addr,
+                        },
+                    );
                     return;
                 }
                 let (_exit, req) = m.run_hart(i, 1);
@@ -1126,7 +1229,13 @@ fn run_chunk(m: &mut Machine, shared: &Arc<GdbShared>, tx: &Sender<Event>, gener
         shared.lock().fresh = fresh;
     }
     if shared.interrupt.swap(false, Ordering::SeqCst) {
-        halt(m, shared, Stop::Interrupt { hart: first_running });
+        halt(
+            m,
+            shared,
+            Stop::Interrupt {
+                hart: first_running,
+            },
+        );
         return;
     }
     post_chunk(tx, shared, generation);
@@ -1156,7 +1265,11 @@ impl<A: RvArch> BlockingEventLoop for EventLoop<A> {
                     return Err(WaitForStopReasonError::Target("the machine is gone"));
                 }
             }
-            if conn.peek().map_err(WaitForStopReasonError::Connection)?.is_some() {
+            if conn
+                .peek()
+                .map_err(WaitForStopReasonError::Connection)?
+                .is_some()
+            {
                 let b = conn.read().map_err(WaitForStopReasonError::Connection)?;
                 return Ok(LoopEvent::IncomingData(b));
             }
@@ -1179,7 +1292,8 @@ fn serve<A: RvArch>(conn: Conn, target: &mut GdbTarget<A>) -> Result<DisconnectR
         .with_packet_buffer(&mut buf)
         .build()
         .map_err(|e| e.to_string())?;
-    stub.run_blocking::<EventLoop<A>>(target).map_err(|e| e.to_string())
+    stub.run_blocking::<EventLoop<A>>(target)
+        .map_err(|e| e.to_string())
 }
 
 /// One debugger session on `conn`.
@@ -1200,26 +1314,32 @@ fn session(conn: Conn, tx: &Sender<Event>, shared: &Arc<GdbShared>, info: &Machi
     let _ = tx.send(Event::Call(Box::new(|m| m.pause_clock())));
     let xml = info.target_xml();
     let result = match info.xlen {
-        Xlen::Rv32 => serve::<Rv32>(conn, &mut GdbTarget {
-            tx: tx.clone(),
-            shared: Arc::clone(shared),
-            stop_rx,
-            info: info.clone(),
-            xml,
-            pending: Vec::new(),
-            explicit: Vec::new(),
-            _arch: PhantomData,
-        }),
-        Xlen::Rv64 => serve::<Rv64>(conn, &mut GdbTarget {
-            tx: tx.clone(),
-            shared: Arc::clone(shared),
-            stop_rx,
-            info: info.clone(),
-            xml,
-            pending: Vec::new(),
-            explicit: Vec::new(),
-            _arch: PhantomData,
-        }),
+        Xlen::Rv32 => serve::<Rv32>(
+            conn,
+            &mut GdbTarget {
+                tx: tx.clone(),
+                shared: Arc::clone(shared),
+                stop_rx,
+                info: info.clone(),
+                xml,
+                pending: Vec::new(),
+                explicit: Vec::new(),
+                _arch: PhantomData,
+            },
+        ),
+        Xlen::Rv64 => serve::<Rv64>(
+            conn,
+            &mut GdbTarget {
+                tx: tx.clone(),
+                shared: Arc::clone(shared),
+                stop_rx,
+                info: info.clone(),
+                xml,
+                pending: Vec::new(),
+                explicit: Vec::new(),
+                _arch: PhantomData,
+            },
+        ),
     };
     {
         let mut st = shared.lock();
@@ -1257,7 +1377,11 @@ fn session(conn: Conn, tx: &Sender<Event>, shared: &Arc<GdbShared>, info: &Machi
 }
 
 /// Opens the listening socket and serves debuggers on a thread of their own, one at a time.
-pub fn start(listen: &GdbListen, tx: Sender<Event>, info: MachineInfo) -> std::io::Result<Arc<GdbShared>> {
+pub fn start(
+    listen: &GdbListen,
+    tx: Sender<Event>,
+    info: MachineInfo,
+) -> std::io::Result<Arc<GdbShared>> {
     let shared = Arc::new(GdbShared {
         state: Mutex::new(DebugState::default()),
         interrupt: AtomicBool::new(false),
@@ -1281,23 +1405,25 @@ pub fn start(listen: &GdbListen, tx: Sender<Event>, info: MachineInfo) -> std::i
         }
     };
     let sh = Arc::clone(&shared);
-    std::thread::Builder::new().name("gdb".into()).spawn(move || {
-        loop {
-            let conn: Conn = match &listener {
-                L::Tcp(l) => match l.accept() {
-                    Ok((s, _)) => Box::new(s) as Box<dyn ConnectionExt<Error = std::io::Error>>,
-                    Err(_) => break,
-                },
-                L::Unix(l) => match l.accept() {
-                    Ok((s, _)) => Box::new(s),
-                    Err(_) => break,
-                },
-            };
-            if session(conn, &tx, &sh, &info) {
-                break;
+    std::thread::Builder::new()
+        .name("gdb".into())
+        .spawn(move || {
+            loop {
+                let conn: Conn = match &listener {
+                    L::Tcp(l) => match l.accept() {
+                        Ok((s, _)) => Box::new(s) as Box<dyn ConnectionExt<Error = std::io::Error>>,
+                        Err(_) => break,
+                    },
+                    L::Unix(l) => match l.accept() {
+                        Ok((s, _)) => Box::new(s),
+                        Err(_) => break,
+                    },
+                };
+                if session(conn, &tx, &sh, &info) {
+                    break;
+                }
             }
-        }
-    })?;
+        })?;
     Ok(shared)
 }
 
@@ -1325,7 +1451,9 @@ mod tests {
         };
         let x = info.target_xml();
         assert!(x.contains("riscv:rv64"));
-        assert!(x.contains("<reg name=\"f31\" bitsize=\"64\" type=\"riscv_double\" regnum=\"64\"/>"));
+        assert!(
+            x.contains("<reg name=\"f31\" bitsize=\"64\" type=\"riscv_double\" regnum=\"64\"/>")
+        );
         assert!(x.contains("name=\"mstatus\" bitsize=\"64\" type=\"int\" regnum=\"833\""));
         assert!(x.contains("name=\"fcsr\" bitsize=\"32\""));
     }
@@ -1333,7 +1461,10 @@ mod tests {
     #[test]
     fn test_watch_hit_kinds() {
         let w = [(0x100, 4, WatchKind::Write)];
-        assert_eq!(watch_hit(&w, 0x102, 1, true, false), Some((WatchKind::Write, 0x100)));
+        assert_eq!(
+            watch_hit(&w, 0x102, 1, true, false),
+            Some((WatchKind::Write, 0x100))
+        );
         assert_eq!(watch_hit(&w, 0x102, 1, false, true), None);
         assert_eq!(watch_hit(&w, 0x104, 4, true, false), None);
     }

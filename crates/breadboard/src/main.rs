@@ -20,8 +20,8 @@ use std::time::Duration;
 use anyhow::{Context, Result, anyhow};
 use breadboard_core::{BlockBackend, Chardev, ChardevRegistry, DriveRegistry, TypeRegistry};
 use breadboard_platform::{
-    BootOptions, Description, DeviceOption, Event, Exit, Firmware, Image, Machine,
-    MachineOptions, Phase, cpus, dtb,
+    BootOptions, Description, DeviceOption, Event, Exit, Firmware, Image, Machine, MachineOptions,
+    Phase, cpus, dtb,
 };
 use breadboard_qmp::{ListenAddr, ListenSpec, QmpContext, ServerHandle};
 use breadboard_riscv::TraceFlags;
@@ -66,7 +66,10 @@ fn refuse_unsupported(cfg: &cli::Config) -> Result<()> {
         Some(first) => Err(anyhow!(
             "{first}: not supported by this version of breadboard{}",
             if unsupported.len() > 1 {
-                format!(" (nor {})", unsupported.get(1..).unwrap_or_default().join(", "))
+                format!(
+                    " (nor {})",
+                    unsupported.get(1..).unwrap_or_default().join(", ")
+                )
             } else {
                 String::new()
             }
@@ -84,17 +87,26 @@ fn gdb_listen_spec(cfg: &cli::Config, id: &str) -> Result<gdb::GdbListen> {
         .find(|c| c.id == id)
         .ok_or_else(|| anyhow!("-gdb: chardev '{id}' not found"))?;
     let chardev::ChardevSpec::Socket(s) = &c.spec else {
-        return Err(anyhow!("-gdb: breadboard serves gdb on unix: or tcp: server sockets only"));
+        return Err(anyhow!(
+            "-gdb: breadboard serves gdb on unix: or tcp: server sockets only"
+        ));
     };
     if !s.server {
-        return Err(anyhow!("-gdb: the gdb stub is a server: gdb connects to it"));
+        return Err(anyhow!(
+            "-gdb: the gdb stub is a server: gdb connects to it"
+        ));
     }
     Ok(match &s.addr {
         chardev::SocketAddrSpec::Unix(p) => gdb::GdbListen::Unix(p.clone()),
         chardev::SocketAddrSpec::Tcp { host, port } => {
-            let host = host.clone().filter(|h| !h.is_empty()).unwrap_or_else(|| "127.0.0.1".to_string());
+            let host = host
+                .clone()
+                .filter(|h| !h.is_empty())
+                .unwrap_or_else(|| "127.0.0.1".to_string());
             let loopback = host == "localhost"
-                || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+                || host
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback());
             if !loopback && !s.allow_remote {
                 return Err(anyhow!(
                     "-gdb: refusing to listen on '{host}' (not loopback): add allow-remote=on"
@@ -113,10 +125,14 @@ fn qmp_listen_spec(cfg: &cli::Config, id: &str) -> Result<ListenSpec> {
         .find(|c| c.id == id)
         .ok_or_else(|| anyhow!("-qmp: chardev '{id}' not found"))?;
     let chardev::ChardevSpec::Socket(s) = &c.spec else {
-        return Err(anyhow!("-qmp: breadboard serves QMP on unix: or tcp: server sockets only"));
+        return Err(anyhow!(
+            "-qmp: breadboard serves QMP on unix: or tcp: server sockets only"
+        ));
     };
     if !s.server {
-        return Err(anyhow!("-qmp: breadboard serves QMP only as a server: add server=on"));
+        return Err(anyhow!(
+            "-qmp: breadboard serves QMP only as a server: add server=on"
+        ));
     }
     let (addr, allow_remote) = match &s.addr {
         chardev::SocketAddrSpec::Unix(p) => (ListenAddr::Unix(p.clone()), false),
@@ -137,7 +153,15 @@ fn qmp_listen_spec(cfg: &cli::Config, id: &str) -> Result<ListenSpec> {
 
 fn run(args: &[String]) -> Result<i32> {
     let (args, embedded) = if args.is_empty() {
-        (vec!["-M".to_string(), "virt".into(), "-bios".into(), "none".into()], true)
+        (
+            vec![
+                "-M".to_string(),
+                "virt".into(),
+                "-bios".into(),
+                "none".into(),
+            ],
+            true,
+        )
     } else {
         (args.to_vec(), false)
     };
@@ -189,8 +213,9 @@ fn run(args: &[String]) -> Result<i32> {
     }
     let drives = Rc::new(DriveRegistry::default());
     for d in &cfg.drives {
-        let b = BlockBackend::open(&d.id, &d.file, d.readonly)
-            .with_context(|| format!("-drive id={}: could not open '{}'", d.id, d.file.display()))?;
+        let b = BlockBackend::open(&d.id, &d.file, d.readonly).with_context(|| {
+            format!("-drive id={}: could not open '{}'", d.id, d.file.display())
+        })?;
         drives.add(b).map_err(|e| anyhow!("-drive: {e}"))?;
     }
 
@@ -243,9 +268,11 @@ fn run(args: &[String]) -> Result<i32> {
     if let Some(path) = &cfg.machine.dumpdtb {
         let dtb = match cfg.dtb.as_deref() {
             // QEMU dumps the tree it would boot with: the user's, merged.
-            Some(p) => {
-                dtb::merge::dump_merged(&mut machine, &read_image("dtb", p)?, cfg.append.as_deref())?
-            }
+            Some(p) => dtb::merge::dump_merged(
+                &mut machine,
+                &read_image("dtb", p)?,
+                cfg.append.as_deref(),
+            )?,
             None => machine.dump_dtb(cfg.append.as_deref())?,
         };
         std::fs::write(path, dtb)
@@ -264,14 +291,25 @@ fn run(args: &[String]) -> Result<i32> {
             data: DEMO_FIRMWARE.to_vec(),
         })
     } else {
-        cfg.kernel.as_deref().map(|p| read_image("kernel", p)).transpose()?
+        cfg.kernel
+            .as_deref()
+            .map(|p| read_image("kernel", p))
+            .transpose()?
     };
     let boot = BootOptions {
         firmware,
         kernel,
-        initrd: cfg.initrd.as_deref().map(|p| read_image("initrd", p)).transpose()?,
+        initrd: cfg
+            .initrd
+            .as_deref()
+            .map(|p| read_image("initrd", p))
+            .transpose()?,
         append: cfg.append.clone(),
-        dtb: cfg.dtb.as_deref().map(|p| read_image("dtb", p)).transpose()?,
+        dtb: cfg
+            .dtb
+            .as_deref()
+            .map(|p| read_image("dtb", p))
+            .transpose()?,
     };
     let trace = TraceFlags {
         in_asm: logging::enabled(logging::LogItem::InAsm),
@@ -291,9 +329,12 @@ fn run(args: &[String]) -> Result<i32> {
         .spawn(move || {
             while let Ok(ev) = io_rx.recv() {
                 let ev = match ev {
-                    chardev::IoEvent::CharInput { chardev, data } => Event::CharInput { chardev, data },
+                    chardev::IoEvent::CharInput { chardev, data } => {
+                        Event::CharInput { chardev, data }
+                    }
                     chardev::IoEvent::Quit => Event::Quit,
-                    chardev::IoEvent::CharConnected { .. } | chardev::IoEvent::CharClosed { .. } => continue,
+                    chardev::IoEvent::CharConnected { .. }
+                    | chardev::IoEvent::CharClosed { .. } => continue,
                 };
                 if forward.send(ev).is_err() {
                     break;
@@ -320,7 +361,8 @@ fn run(args: &[String]) -> Result<i32> {
         machine.enter_preconfig()?;
     }
     if let Some(path) = &cfg.qmp_script {
-        qmp.run_script(path, &mut machine).map_err(|e| anyhow!("-qmp-script: {e}"))?;
+        qmp.run_script(path, &mut machine)
+            .map_err(|e| anyhow!("-qmp-script: {e}"))?;
     }
     if cfg.preconfig {
         // Commands (closures) run here until one of them makes the machine ready.
@@ -365,7 +407,10 @@ fn run(args: &[String]) -> Result<i32> {
                 gdb: Arc::clone(&shared),
                 on_resume: &mut on_resume,
             };
-            match (machine.run_with(&rx, cfg.no_reboot, &mut hooks), shared.guest_exit()) {
+            match (
+                machine.run_with(&rx, cfg.no_reboot, &mut hooks),
+                shared.guest_exit(),
+            ) {
                 // The guest powered off under the debugger; the loop quit once gdb was gone.
                 (Exit::Quit, Some(code)) => Exit::Shutdown(code),
                 (x, _) => x,

@@ -2,7 +2,12 @@
 //! banner, U-Boot's prompt over a socket chardev, Linux to a shell over stdio and over a unix
 //! socket, poweroff, SMP, ext2 on virtio-blk.
 
-#![allow(clippy::expect_used, clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 mod common;
 
@@ -10,7 +15,7 @@ use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
-use common::{breadboard, guest, tempdir, Guest};
+use common::{Guest, breadboard, guest, tempdir};
 
 const BOOT: Duration = Duration::from_secs(120);
 const INIT: &str = "breadboard-guest: init reached";
@@ -19,7 +24,17 @@ const PROMPT: &str = "breadboard:/# ";
 fn opensbi_banner(bios: &str, smp: &str) -> String {
     let fw = guest(bios);
     // OpenSBI alone has no next stage to run: it jumps to empty RAM, which is fine here.
-    let mut g = Guest::start(&["-M", "virt", "-smp", smp, "-m", "256M", "-nographic", "-bios", &fw]);
+    let mut g = Guest::start(&[
+        "-M",
+        "virt",
+        "-smp",
+        smp,
+        "-m",
+        "256M",
+        "-nographic",
+        "-bios",
+        &fw,
+    ]);
     g.expect("Boot HART MEDELEG", BOOT);
     g.output()
 }
@@ -46,21 +61,42 @@ fn test_opensbi_fw_jump_banner() {
 #[test]
 fn test_opensbi_fw_dynamic_banner() {
     let out = opensbi_banner("fw_dynamic.bin", "4");
-    for needle in ["OpenSBI v1.1", "Platform HART Count       : 4", "Platform Console Device   : uart8250"] {
+    for needle in [
+        "OpenSBI v1.1",
+        "Platform HART Count       : 4",
+        "Platform Console Device   : uart8250",
+    ] {
         assert!(out.contains(needle), "missing {needle:?} in:\n{out}");
     }
 }
 
 fn linux_args<'a>(fw: &'a str, kernel: &'a str, initrd: &'a str, smp: &'a str) -> Vec<&'a str> {
     vec![
-        "-M", "virt", "-smp", smp, "-m", "256M", "-nographic", "-bios", fw, "-kernel", kernel,
-        "-initrd", initrd, "-append", "console=ttyS0 earlycon",
+        "-M",
+        "virt",
+        "-smp",
+        smp,
+        "-m",
+        "256M",
+        "-nographic",
+        "-bios",
+        fw,
+        "-kernel",
+        kernel,
+        "-initrd",
+        initrd,
+        "-append",
+        "console=ttyS0 earlycon",
     ]
 }
 
 #[test]
 fn test_linux_boots_to_a_shell_and_powers_off() {
-    let (fw, k, i) = (guest("fw_jump.elf"), guest("Image"), guest("initramfs.cpio.gz"));
+    let (fw, k, i) = (
+        guest("fw_jump.elf"),
+        guest("Image"),
+        guest("initramfs.cpio.gz"),
+    );
     let mut g = Guest::start(&linux_args(&fw, &k, &i, "2"));
     let off = g.expect(INIT, BOOT);
     let off = g.expect_from(PROMPT, off, BOOT);
@@ -78,19 +114,35 @@ fn test_linux_boots_to_a_shell_and_powers_off() {
     g.send("cat /proc/cpuinfo\n");
     g.expect_from("isa\t\t: rv64imafdc", m, BOOT);
     g.send("poweroff\n");
-    assert_eq!(g.wait(BOOT), Some(0), "poweroff ends breadboard with 0:\n{}", g.output());
+    assert_eq!(
+        g.wait(BOOT),
+        Some(0),
+        "poweroff ends breadboard with 0:\n{}",
+        g.output()
+    );
 }
 
 #[test]
 fn test_linux_smp4_brings_up_four_cpus() {
-    let (fw, k, i) = (guest("fw_dynamic.bin"), guest("Image"), guest("initramfs.cpio.gz"));
+    let (fw, k, i) = (
+        guest("fw_dynamic.bin"),
+        guest("Image"),
+        guest("initramfs.cpio.gz"),
+    );
     let mut g = Guest::start(&linux_args(&fw, &k, &i, "4"));
     let off = g.expect(PROMPT, BOOT);
     g.send("grep -c ^processor /proc/cpuinfo; echo cpus-$((2+2))-done\n");
     let end = g.expect_from("cpus-4-done", off, BOOT);
     let out = g.output()[off..end].to_string();
-    assert!(out.contains("\n4\r\n") || out.contains("4\r\n"), "expected 4 CPUs:\n{out}");
-    assert!(g.output().contains("smp: Brought up 1 node, 4 CPUs"), "{}", g.output());
+    assert!(
+        out.contains("\n4\r\n") || out.contains("4\r\n"),
+        "expected 4 CPUs:\n{out}"
+    );
+    assert!(
+        g.output().contains("smp: Brought up 1 node, 4 CPUs"),
+        "{}",
+        g.output()
+    );
 }
 
 #[test]
@@ -105,7 +157,11 @@ fn test_linux_ext2_on_virtio_blk_is_written() {
         .expect("mkfs.ext2 (e2fsprogs) must be installed");
     assert!(st.success());
     let drive = format!("file={},format=raw,if=none,id=hd0", img.display());
-    let (fw, k, i) = (guest("fw_jump.elf"), guest("Image"), guest("initramfs.cpio.gz"));
+    let (fw, k, i) = (
+        guest("fw_jump.elf"),
+        guest("Image"),
+        guest("initramfs.cpio.gz"),
+    );
     let mut args = linux_args(&fw, &k, &i, "1");
     args.extend(["-drive", &drive, "-device", "virtio-blk-device,drive=hd0"]);
     let mut g = Guest::start(&args);
@@ -120,21 +176,34 @@ fn test_linux_ext2_on_virtio_blk_is_written() {
         .output()
         .expect("debugfs (e2fsprogs)");
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("hello-from-guest"), "file in the image: {text:?}");
+    assert!(
+        text.contains("hello-from-guest"),
+        "file in the image: {text:?}"
+    );
 }
 
 /// Reads from the socket until `pattern` appears in `acc` at or after byte `from`; returns the
 /// offset just past the match (so the next wait starts there, even if the same read already
 /// brought what it waits for).
-fn read_until(s: &mut UnixStream, pattern: &str, timeout: Duration, acc: &mut String, from: usize) -> usize {
+fn read_until(
+    s: &mut UnixStream,
+    pattern: &str,
+    timeout: Duration,
+    acc: &mut String,
+    from: usize,
+) -> usize {
     let deadline = Instant::now() + timeout;
-    s.set_read_timeout(Some(Duration::from_millis(200))).expect("timeout");
+    s.set_read_timeout(Some(Duration::from_millis(200)))
+        .expect("timeout");
     let mut buf = [0u8; 4096];
     loop {
         if let Some(i) = acc.get(from..).and_then(|t| t.find(pattern)) {
             return from + i + pattern.len();
         }
-        assert!(Instant::now() < deadline, "timed out waiting for {pattern:?}; got:\n{acc}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {pattern:?}; got:\n{acc}"
+        );
         match s.read(&mut buf) {
             Ok(0) => panic!("socket closed before {pattern:?}; got:\n{acc}"),
             Ok(n) => acc.push_str(&String::from_utf8_lossy(&buf[..n])),
@@ -160,7 +229,11 @@ fn test_linux_shell_over_a_unix_socket() {
     let sock = d.join("console.sock");
     // wait=on: breadboard waits for us before the guest starts, so no output is lost.
     let serial = format!("unix:{},server=on,wait=on", sock.display());
-    let (fw, k, i) = (guest("fw_jump.elf"), guest("Image"), guest("initramfs.cpio.gz"));
+    let (fw, k, i) = (
+        guest("fw_jump.elf"),
+        guest("Image"),
+        guest("initramfs.cpio.gz"),
+    );
     let mut args = linux_args(&fw, &k, &i, "1");
     args.retain(|a| *a != "-nographic");
     args.extend(["-serial", &serial, "-display", "none"]);
@@ -194,13 +267,27 @@ fn test_uboot_prompt_bdinfo_and_dm_tree_over_a_socket() {
     let end = read_until(&mut s, "=> ", BOOT, &mut acc, at);
     let tree = &acc[at..end];
     for needle in ["Class", "serial", "ns16550_serial", "root_driver"] {
-        assert!(tree.contains(needle), "missing {needle:?} in dm tree:\n{tree}");
+        assert!(
+            tree.contains(needle),
+            "missing {needle:?} in dm tree:\n{tree}"
+        );
     }
 }
 
 #[test]
 fn test_bare_metal_exit_code_is_the_finishers() {
-    let r = breadboard(&["-M", "virt", "-bios", "none", "-nographic", "-kernel", "firmware/tests/rv64m.elf"], BOOT);
+    let r = breadboard(
+        &[
+            "-M",
+            "virt",
+            "-bios",
+            "none",
+            "-nographic",
+            "-kernel",
+            "firmware/tests/rv64m.elf",
+        ],
+        BOOT,
+    );
     assert_eq!(r.code, Some(0));
 }
 
@@ -209,16 +296,30 @@ fn test_linux_dynamic_uart_on_the_platform_bus_is_ttys1() {
     let d = tempdir("ttys1");
     let out = d.join("uart1.txt");
     let serial1 = format!("file:{}", out.display());
-    let (fw, k, i) = (guest("fw_jump.elf"), guest("Image"), guest("initramfs.cpio.gz"));
+    let (fw, k, i) = (
+        guest("fw_jump.elf"),
+        guest("Image"),
+        guest("initramfs.cpio.gz"),
+    );
     let mut args = linux_args(&fw, &k, &i, "1");
-    args.extend(["-serial", "mon:stdio", "-serial", &serial1, "-device", "ns16550a,id=uart1,chardev=serial1"]);
+    args.extend([
+        "-serial",
+        "mon:stdio",
+        "-serial",
+        &serial1,
+        "-device",
+        "ns16550a,id=uart1,chardev=serial1",
+    ]);
     let mut g = Guest::start(&args);
     let off = g.expect(PROMPT, BOOT);
     // The 8250 driver requests its IRQ while the port is open: keep it open for the grep.
     g.send("ls /sys/firmware/devicetree/base/platform-bus@4000000/; exec 3>/dev/ttyS1; grep ttyS1 /proc/interrupts; echo hello-ttyS1 >&3; exec 3>&-; echo uart-$((3+3))-done\n");
     let end = g.expect_from("uart-6-done", off, BOOT);
     let text = g.output()[off..end].to_string();
-    assert!(text.contains("serial@0"), "node under the platform bus:\n{text}");
+    assert!(
+        text.contains("serial@0"),
+        "node under the platform bus:\n{text}"
+    );
     assert!(text.contains("ttyS1"), "ttyS1 in /proc/interrupts:\n{text}");
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
@@ -233,9 +334,18 @@ fn test_linux_dynamic_uart_on_the_platform_bus_is_ttys1() {
 
 #[test]
 fn test_linux_dynamic_virtio_rng_on_a_platform_bus_transport() {
-    let (fw, k, i) = (guest("fw_jump.elf"), guest("Image"), guest("initramfs.cpio.gz"));
+    let (fw, k, i) = (
+        guest("fw_jump.elf"),
+        guest("Image"),
+        guest("initramfs.cpio.gz"),
+    );
     let mut args = linux_args(&fw, &k, &i, "1");
-    args.extend(["-device", "virtio-mmio,id=vm0", "-device", "virtio-rng-device,bus=vm0"]);
+    args.extend([
+        "-device",
+        "virtio-mmio,id=vm0",
+        "-device",
+        "virtio-rng-device,bus=vm0",
+    ]);
     let mut g = Guest::start(&args);
     let off = g.expect(PROMPT, BOOT);
     g.send("ls /sys/firmware/devicetree/base/platform-bus@4000000/; cat /sys/class/misc/hw_random/rng_current; head -c 16 /dev/hwrng | od -An -tx1 | wc -w; echo rng-$((5+5))-done\n");

@@ -2,7 +2,12 @@
 //! description errors (golden one-line messages, exit code 1, no panic), `dumpdtb` checked by
 //! the real `dtc`.
 
-#![allow(clippy::expect_used, clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 mod common;
 
@@ -16,13 +21,25 @@ const T: Duration = Duration::from_secs(60);
 #[test]
 fn test_no_arguments_runs_the_embedded_demo() {
     let r = breadboard(&[], T);
-    assert_eq!(r.code, Some(0), "stdout:\n{}\nstderr:\n{}", r.stdout, r.stderr);
+    assert_eq!(
+        r.code,
+        Some(0),
+        "stdout:\n{}\nstderr:\n{}",
+        r.stdout,
+        r.stderr
+    );
     // The firmware ends lines with CRLF, as terminals want.
     let out = &r.stdout.replace("\r\n", "\n");
     assert!(out.starts_with("breadboard demo firmware\n"), "{out}");
-    assert!(out.contains("/soc/serial@10000000 compatible=\"ns16550a\""), "{out}");
+    assert!(
+        out.contains("/soc/serial@10000000 compatible=\"ns16550a\""),
+        "{out}"
+    );
     assert!(out.contains("/soc/plic@c000000"), "{out}");
-    assert!(out.contains("timer interrupt: mcause=0x8000000000000007"), "{out}");
+    assert!(
+        out.contains("timer interrupt: mcause=0x8000000000000007"),
+        "{out}"
+    );
     assert!(out.contains("uart interrupt via plic: source 10"), "{out}");
     assert!(out.contains("demo: all checks passed"), "{out}");
 }
@@ -33,11 +50,26 @@ fn test_serial_to_file_and_smp() {
     let out = d.join("out.txt");
     let spec = format!("file:{}", out.display());
     let r = breadboard(
-        &["-M", "virt", "-smp", "4", "-bios", "none", "-serial", &spec, "-kernel", "firmware/demo/demo.elf"],
+        &[
+            "-M",
+            "virt",
+            "-smp",
+            "4",
+            "-bios",
+            "none",
+            "-serial",
+            &spec,
+            "-kernel",
+            "firmware/demo/demo.elf",
+        ],
         T,
     );
     assert_eq!(r.code, Some(0), "{r:?}");
-    assert!(r.stdout.is_empty(), "serial went to the file, not stdout: {}", r.stdout);
+    assert!(
+        r.stdout.is_empty(),
+        "serial went to the file, not stdout: {}",
+        r.stdout
+    );
     let text = std::fs::read_to_string(&out).expect("serial file");
     assert!(text.contains("/cpus/cpu@3 compatible=\"riscv\""), "{text}");
     assert!(text.contains("demo: all checks passed"), "{text}");
@@ -88,7 +120,10 @@ fn test_golden_errors() {
     std::fs::write(&trunc, &demo[..100]).expect("write");
     let t = trunc.display().to_string();
     let e = error_of(&["-M", "virt", "-bios", "none", "-kernel", &t]);
-    assert!(e.starts_with(&format!("breadboard: kernel '{t}' is not a valid ELF file")), "{e}");
+    assert!(
+        e.starts_with(&format!("breadboard: kernel '{t}' is not a valid ELF file")),
+        "{e}"
+    );
     let mut x86 = demo.clone();
     x86[18] = 62;
     x86[19] = 0;
@@ -101,7 +136,16 @@ fn test_golden_errors() {
     );
     // An rv64 program on rv32 harts.
     assert_eq!(
-        error_of(&["-M", "virt", "-cpu", "rv32", "-bios", "none", "-kernel", "firmware/demo/demo.elf"]),
+        error_of(&[
+            "-M",
+            "virt",
+            "-cpu",
+            "rv32",
+            "-bios",
+            "none",
+            "-kernel",
+            "firmware/demo/demo.elf"
+        ]),
         "breadboard: kernel 'firmware/demo/demo.elf' is a 64-bit ELF but the harts are 32-bit"
     );
 }
@@ -123,7 +167,9 @@ fn test_description_file_errors_name_file_and_line() {
     std::fs::write(&p, "[machine]\nname = \"b\"\nram-bsae = 1\n").expect("write");
     assert_eq!(
         error_of(&["-M", &ps]),
-        format!("breadboard: {ps}:3:1: unknown field `ram-bsae`, expected one of `name`, `description`, `compatible`, `model`, `ram-base`, `default-ram`, `max-cpus`, `stdout-path`, `reset-rom`, `firmware-required`, `phandle-start`, `allow-dynamic`, `plugins`")
+        format!(
+            "breadboard: {ps}:3:1: unknown field `ram-bsae`, expected one of `name`, `description`, `compatible`, `model`, `ram-base`, `default-ram`, `max-cpus`, `stdout-path`, `reset-rom`, `firmware-required`, `phandle-start`, `allow-dynamic`, `plugins`"
+        )
     );
     std::fs::write(
         &p,
@@ -141,7 +187,8 @@ fn test_user_board_description_runs_firmware() {
     // The demo needs a UART, CLINT, PLIC and finisher at virt's addresses: describe them.
     let d = tempdir("board");
     let p = d.join("board.toml");
-    let virt = std::fs::read_to_string(repo().join("crates/platform/machines/virt.toml")).expect("virt");
+    let virt =
+        std::fs::read_to_string(repo().join("crates/platform/machines/virt.toml")).expect("virt");
     let text = virt
         .replace("name = \"virt\"", "name = \"myboard\"")
         .replace("firmware-required = true", "firmware-required = false");
@@ -158,7 +205,11 @@ fn dtc_decompile(dtb: &std::path::Path) -> String {
         .arg(dtb)
         .output()
         .expect("dtc must be installed (scripts/test.sh installs device-tree-compiler)");
-    assert!(out.status.success(), "dtc failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "dtc failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let warnings = String::from_utf8_lossy(&out.stderr).to_string();
     assert!(warnings.trim().is_empty(), "dtc warnings:\n{warnings}");
     String::from_utf8_lossy(&out.stdout).to_string()
@@ -206,7 +257,11 @@ fn test_help_outputs() {
     assert_eq!(r.code, Some(0));
     assert!(r.stdout.contains("size=<size> (required)"), "{}", r.stdout);
     let r = breadboard(&["-M", "help"], T);
-    assert!(r.stdout.contains("virt") && r.stdout.contains("none"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("virt") && r.stdout.contains("none"),
+        "{}",
+        r.stdout
+    );
     let r = breadboard(&["--version"], T);
     assert_eq!(r.code, Some(0));
     assert!(r.stdout.contains("breadboard"), "{}", r.stdout);
@@ -220,14 +275,39 @@ fn test_machine_dump_and_dtb_board_round_trip_to_the_same_tree() {
         let r = breadboard(args, T);
         assert_eq!(r.code, Some(0), "{args:?}: {r:?}");
     };
-    run_ok(&["-M", &format!("virt,dumpdtb={}", p("virt.dtb")), "-smp", "2"]);
+    run_ok(&[
+        "-M",
+        &format!("virt,dumpdtb={}", p("virt.dtb")),
+        "-smp",
+        "2",
+    ]);
     // Description export and reload.
     run_ok(&["-M", &format!("virt,dump={}", p("virt.toml")), "-smp", "2"]);
-    run_ok(&["-M", &format!("{},dumpdtb={}", p("virt.toml"), p("toml.dtb")), "-smp", "2"]);
+    run_ok(&[
+        "-M",
+        &format!("{},dumpdtb={}", p("virt.toml"), p("toml.dtb")),
+        "-smp",
+        "2",
+    ]);
     // A machine built from the device tree.
-    run_ok(&["-M", &format!("none,dtb-board={},dumpdtb={}", p("virt.dtb"), p("board.dtb"))]);
+    run_ok(&[
+        "-M",
+        &format!(
+            "none,dtb-board={},dumpdtb={}",
+            p("virt.dtb"),
+            p("board.dtb")
+        ),
+    ]);
     let a = std::fs::read(p("virt.dtb")).expect("virt.dtb");
-    assert_eq!(std::fs::read(p("toml.dtb")).expect("toml.dtb"), a, "dump=FILE round trip");
-    assert_eq!(std::fs::read(p("board.dtb")).expect("board.dtb"), a, "dtb-board round trip");
+    assert_eq!(
+        std::fs::read(p("toml.dtb")).expect("toml.dtb"),
+        a,
+        "dump=FILE round trip"
+    );
+    assert_eq!(
+        std::fs::read(p("board.dtb")).expect("board.dtb"),
+        a,
+        "dtb-board round trip"
+    );
     dtc_decompile(&d.join("board.dtb"));
 }

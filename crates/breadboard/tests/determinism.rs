@@ -2,7 +2,12 @@
 //! a four-hart firmware that prints minstret and mtime at every timer interrupt
 //! (`firmware/icount`) and for the Linux boot from ../shared/guests up to the shell prompt.
 
-#![allow(clippy::expect_used, clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 mod common;
 
@@ -13,8 +18,17 @@ use common::{Guest, breadboard, guest, guests};
 #[test]
 fn test_icount_firmware_smp4_is_byte_identical() {
     let args = [
-        "-M", "virt", "-smp", "4", "-bios", "none", "-kernel", "firmware/icount/icount.elf",
-        "-nographic", "-icount", "shift=0",
+        "-M",
+        "virt",
+        "-smp",
+        "4",
+        "-bios",
+        "none",
+        "-kernel",
+        "firmware/icount/icount.elf",
+        "-nographic",
+        "-icount",
+        "shift=0",
     ];
     let a = breadboard(&args, Duration::from_secs(60));
     let b = breadboard(&args, Duration::from_secs(60));
@@ -30,8 +44,17 @@ fn test_icount_firmware_smp4_is_byte_identical() {
     assert_eq!(a.stdout, b.stdout, "two -icount runs differ");
     // Another shift changes the timing (and so the output), deterministically again.
     let args2 = [
-        "-M", "virt", "-smp", "4", "-bios", "none", "-kernel", "firmware/icount/icount.elf",
-        "-nographic", "-icount", "shift=2",
+        "-M",
+        "virt",
+        "-smp",
+        "4",
+        "-bios",
+        "none",
+        "-kernel",
+        "firmware/icount/icount.elf",
+        "-nographic",
+        "-icount",
+        "shift=2",
     ];
     let c = breadboard(&args2, Duration::from_secs(60));
     let d = breadboard(&args2, Duration::from_secs(60));
@@ -47,9 +70,23 @@ const PROMPT: &str = "breadboard:/# ";
 /// clock (the goldfish RTC's base; QEMU needs `-rtc clock=vm,base=…` for that too) masked.
 fn boot_to_prompt() -> String {
     let args = [
-        "-M", "virt", "-smp", "2", "-m", "256M", "-nographic", "-bios", &guest("fw_jump.elf"),
-        "-kernel", &guest("Image"), "-initrd", &guest("initramfs.cpio.gz"), "-append",
-        "console=ttyS0 earlycon", "-icount", "shift=0",
+        "-M",
+        "virt",
+        "-smp",
+        "2",
+        "-m",
+        "256M",
+        "-nographic",
+        "-bios",
+        &guest("fw_jump.elf"),
+        "-kernel",
+        &guest("Image"),
+        "-initrd",
+        &guest("initramfs.cpio.gz"),
+        "-append",
+        "console=ttyS0 earlycon",
+        "-icount",
+        "shift=0",
     ]
     .map(|s| s.to_string());
     let a: Vec<&str> = args.iter().map(String::as_str).collect();

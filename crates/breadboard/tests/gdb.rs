@@ -1,7 +1,12 @@
 //! The GDB stub end to end: gdb-multiarch in batch mode against `firmware/gdbtest` (two harts),
 //! and the raw remote protocol over a unix socket (mode 0600, packet size enforced).
 
-#![allow(clippy::expect_used, clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 mod common;
 
@@ -57,8 +62,18 @@ fn finish(mut child: Child, timeout: Duration) -> (Option<i32>, String, String) 
     };
     let mut out = String::new();
     let mut err = String::new();
-    child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
-    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
     (code, out, err)
 }
 
@@ -66,7 +81,10 @@ fn wait_for_tcp(port: u16) {
     let start = Instant::now();
     // Probe by binding, not connecting: a connection would be a debugger session.
     while std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
-        assert!(start.elapsed() < Duration::from_secs(10), "stub never listened");
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "stub never listened"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -113,8 +131,18 @@ fn test_gdb_batch_session_against_two_hart_firmware() {
     let p = port.to_string();
     let gdb_arg = format!("tcp:127.0.0.1:{p}");
     let bb = spawn(&[
-        "-M", "virt", "-smp", "2", "-bios", "none", "-kernel",
-        "firmware/gdbtest/gdbtest.elf", "-nographic", "-S", "-gdb", &gdb_arg,
+        "-M",
+        "virt",
+        "-smp",
+        "2",
+        "-bios",
+        "none",
+        "-kernel",
+        "firmware/gdbtest/gdbtest.elf",
+        "-nographic",
+        "-S",
+        "-gdb",
+        &gdb_arg,
     ]);
     wait_for_tcp(port);
     let dir = std::env::temp_dir().join(format!("bb-gdb-{}", std::process::id()));
@@ -130,7 +158,8 @@ fn test_gdb_batch_session_against_two_hart_firmware() {
         .stdin(Stdio::null())
         .output()
         .expect("run gdb-multiarch");
-    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     let (code, bb_out, bb_err) = finish(bb, Duration::from_secs(20));
     let _ = std::fs::remove_dir_all(&dir);
     let expect = [
@@ -157,7 +186,10 @@ fn test_gdb_batch_session_against_two_hart_firmware() {
         "[Inferior 1 (process 1) killed]",
     ];
     for e in expect {
-        assert!(text.contains(e), "gdb output lacks {e:?}:\n{text}\n--- breadboard:\n{bb_out}\n{bb_err}");
+        assert!(
+            text.contains(e),
+            "gdb output lacks {e:?}:\n{text}\n--- breadboard:\n{bb_out}\n{bb_err}"
+        );
     }
     assert!(!text.contains("Error"), "gdb reported an error:\n{text}");
     assert!(out.status.success(), "gdb failed:\n{text}");
@@ -166,7 +198,10 @@ fn test_gdb_batch_session_against_two_hart_firmware() {
 }
 
 fn checksum(body: &str) -> String {
-    format!("${body}#{:02x}", body.bytes().fold(0u8, |a, b| a.wrapping_add(b)))
+    format!(
+        "${body}#{:02x}",
+        body.bytes().fold(0u8, |a, b| a.wrapping_add(b))
+    )
 }
 
 /// Reads one `$...#xx` packet (skipping acks), returning its body.
@@ -214,8 +249,18 @@ fn test_unix_socket_is_private_and_packet_size_is_enforced() {
     let sock = dir.join("gdb.sock");
     let arg = format!("unix:{}", sock.display());
     let bb = spawn(&[
-        "-M", "virt", "-smp", "2", "-bios", "none", "-kernel",
-        "firmware/gdbtest/gdbtest.elf", "-nographic", "-S", "-gdb", &arg,
+        "-M",
+        "virt",
+        "-smp",
+        "2",
+        "-bios",
+        "none",
+        "-kernel",
+        "firmware/gdbtest/gdbtest.elf",
+        "-nographic",
+        "-S",
+        "-gdb",
+        &arg,
     ]);
     let start = Instant::now();
     let mut s = loop {
@@ -229,13 +274,15 @@ fn test_unix_socket_is_private_and_packet_size_is_enforced() {
     let mode = std::fs::metadata(&sock).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600, "socket mode {mode:o}");
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    s.write_all(checksum("qSupported:multiprocess+;swbreak+;hwbreak+").as_bytes()).unwrap();
+    s.write_all(checksum("qSupported:multiprocess+;swbreak+;hwbreak+").as_bytes())
+        .unwrap();
     let sup = read_packet(&mut s);
     assert!(sup.contains("PacketSize=1000"), "{sup}");
     assert!(sup.contains("qXfer:features:read+"), "{sup}");
     s.write_all(b"+").unwrap();
     // The target description names the FPU and CSR features.
-    s.write_all(checksum("qXfer:features:read:target.xml:0,fff").as_bytes()).unwrap();
+    s.write_all(checksum("qXfer:features:read:target.xml:0,fff").as_bytes())
+        .unwrap();
     let mut xml = String::new();
     loop {
         let p = read_packet(&mut s);
@@ -245,7 +292,8 @@ fn test_unix_socket_is_private_and_packet_size_is_enforced() {
             break;
         }
         let off = xml.len();
-        s.write_all(checksum(&format!("qXfer:features:read:target.xml:{off:x},fff")).as_bytes()).unwrap();
+        s.write_all(checksum(&format!("qXfer:features:read:target.xml:{off:x},fff")).as_bytes())
+            .unwrap();
     }
     assert!(xml.contains("org.gnu.gdb.riscv.fpu"), "{xml}");
     assert!(xml.contains("name=\"mstatus\""), "{xml}");
@@ -258,17 +306,24 @@ fn test_unix_socket_is_private_and_packet_size_is_enforced() {
     s.write_all(b"+").unwrap();
     let g = unrle(&g);
     assert_eq!(g.len(), 33 * 16, "{g}");
-    assert!(g.ends_with("0010000000000000"), "pc = 0x1000 (reset ROM): {g}");
+    assert!(
+        g.ends_with("0010000000000000"),
+        "pc = 0x1000 (reset ROM): {g}"
+    );
     // A packet longer than the advertised size is refused, and the stub keeps serving.
     let long = format!("M80001000,{:x}:{}", 4000, "00".repeat(4000));
     let _ = s.write_all(checksum(&long).as_bytes());
     let mut rest = Vec::new();
     let _ = s.read_to_end(&mut rest);
-    assert!(!String::from_utf8_lossy(&rest).contains("OK"), "oversized M packet accepted");
+    assert!(
+        !String::from_utf8_lossy(&rest).contains("OK"),
+        "oversized M packet accepted"
+    );
     // The session is over; the stub serves the next debugger, which kills the machine.
     let mut s = std::os::unix::net::UnixStream::connect(&sock).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    s.write_all(checksum("qSupported:multiprocess+").as_bytes()).unwrap();
+    s.write_all(checksum("qSupported:multiprocess+").as_bytes())
+        .unwrap();
     read_packet(&mut s);
     s.write_all(b"+").unwrap();
     s.write_all(checksum("vKill;1").as_bytes()).unwrap();
@@ -287,8 +342,18 @@ fn test_gdb_rv32_hart() {
     let p = port.to_string();
     let gdb_arg = format!("tcp:127.0.0.1:{p}");
     let bb = spawn(&[
-        "-M", "virt", "-cpu", "rv32", "-bios", "none", "-kernel", "firmware/tests/rv32i.elf",
-        "-nographic", "-S", "-gdb", &gdb_arg,
+        "-M",
+        "virt",
+        "-cpu",
+        "rv32",
+        "-bios",
+        "none",
+        "-kernel",
+        "firmware/tests/rv32i.elf",
+        "-nographic",
+        "-S",
+        "-gdb",
+        &gdb_arg,
     ]);
     wait_for_tcp(port);
     let script = format!(
@@ -306,7 +371,8 @@ fn test_gdb_rv32_hart() {
         .stdin(Stdio::null())
         .output()
         .expect("run gdb-multiarch");
-    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     let (code, _o, err) = finish(bb, Duration::from_secs(20));
     let _ = std::fs::remove_dir_all(&dir);
     for e in [

@@ -5,7 +5,12 @@
 //! To update after an intended change: run the command line with `dumpdtb` and decompile it with
 //! `dtc -I dtb -O dts` into `tests/golden/NAME.dts`.
 
-#![allow(clippy::expect_used, clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 mod common;
 
@@ -24,21 +29,29 @@ fn first_difference(path: &str, a: &Node, b: &Node) -> Option<String> {
                 _ => {}
             }
         }
-        return Some(format!("{path}: properties differ (a golden property is missing)"));
+        return Some(format!(
+            "{path}: properties differ (a golden property is missing)"
+        ));
     }
     if a.children.len() != b.children.len() {
-        let names = |n: &Node| n.children.iter().map(|c| c.name.clone()).collect::<Vec<_>>();
-        return Some(format!("{path}: children {:?} vs golden {:?}", names(a), names(b)));
+        let names = |n: &Node| {
+            n.children
+                .iter()
+                .map(|c| c.name.clone())
+                .collect::<Vec<_>>()
+        };
+        return Some(format!(
+            "{path}: children {:?} vs golden {:?}",
+            names(a),
+            names(b)
+        ));
     }
-    a.children
-        .iter()
-        .zip(&b.children)
-        .find_map(|(x, y)| {
-            if x.name != y.name {
-                return Some(format!("{path}: child {} vs golden {}", x.name, y.name));
-            }
-            first_difference(&format!("{}/{}", path.trim_end_matches('/'), x.name), x, y)
-        })
+    a.children.iter().zip(&b.children).find_map(|(x, y)| {
+        if x.name != y.name {
+            return Some(format!("{path}: child {} vs golden {}", x.name, y.name));
+        }
+        first_difference(&format!("{}/{}", path.trim_end_matches('/'), x.name), x, y)
+    })
 }
 
 fn check(name: &str, args: &[&str]) {
@@ -58,8 +71,13 @@ fn check(name: &str, args: &[&str]) {
         .arg(&golden_dts)
         .status()
         .expect("dtc");
-    assert!(st.success(), "dtc could not compile {}", golden_dts.display());
-    let generated = Dtb::parse(&std::fs::read(&out).expect("generated dtb")).expect("parse generated");
+    assert!(
+        st.success(),
+        "dtc could not compile {}",
+        golden_dts.display()
+    );
+    let generated =
+        Dtb::parse(&std::fs::read(&out).expect("generated dtb")).expect("parse generated");
     let want = Dtb::parse(&std::fs::read(&golden_dtb).expect("golden dtb")).expect("parse golden");
     if let Some(diff) = first_difference("/", &generated.root, &want.root) {
         panic!("{name}: generated tree differs from the golden one: {diff}");
@@ -81,9 +99,27 @@ fn test_golden_dt_virt_smp4_with_dynamic_devices() {
     check(
         "virt-smp4-dynamic",
         &[
-            "-M", "virt", "-smp", "4", "-m", "512M", "-bios", "none", "-kernel", "firmware/demo/demo.elf",
-            "-append", "console=ttyS0 earlycon", "-device", "ns16550a,id=uart1", "-device",
-            "virtio-rng-device", "-device", "virtio-mmio,id=vm0", "-drive", &drive, "-device",
+            "-M",
+            "virt",
+            "-smp",
+            "4",
+            "-m",
+            "512M",
+            "-bios",
+            "none",
+            "-kernel",
+            "firmware/demo/demo.elf",
+            "-append",
+            "console=ttyS0 earlycon",
+            "-device",
+            "ns16550a,id=uart1",
+            "-device",
+            "virtio-rng-device",
+            "-device",
+            "virtio-mmio,id=vm0",
+            "-drive",
+            &drive,
+            "-device",
             "virtio-blk-device,drive=hd0,bus=vm0",
         ],
     );
@@ -93,6 +129,17 @@ fn test_golden_dt_virt_smp4_with_dynamic_devices() {
 fn test_golden_dt_rv32_with_extra_devices() {
     check(
         "virt-rv32-extra",
-        &["-M", "virt", "-cpu", "rv32", "-smp", "2", "-device", "goldfish-rtc,id=rtc1", "-device", "sysbus-memory,id=sram,size=64K"],
+        &[
+            "-M",
+            "virt",
+            "-cpu",
+            "rv32",
+            "-smp",
+            "2",
+            "-device",
+            "goldfish-rtc,id=rtc1",
+            "-device",
+            "sysbus-memory,id=sram,size=64K",
+        ],
     );
 }

@@ -2,7 +2,12 @@
 //! `-M virt -bios none -kernel PROGRAM.elf`; the program's finisher write is the exit code
 //! (0 = pass, N = failing case N).
 
-#![allow(clippy::expect_used, clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 mod common;
 

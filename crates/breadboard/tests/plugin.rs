@@ -3,7 +3,12 @@
 //! a bare-metal guest starts a copy and sees the data and the interrupt, Linux sees the
 //! generated DT node; refused plugins stop the run before a machine exists.
 
-#![allow(clippy::expect_used, clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 mod common;
 
@@ -30,7 +35,10 @@ fn dma_plugin(tag: &str, defines: &[&str]) -> PathBuf {
 }
 
 fn dma_guest() -> String {
-    repo().join("plugins/dma-engine/guest/dma_test.elf").display().to_string()
+    repo()
+        .join("plugins/dma-engine/guest/dma_test.elf")
+        .display()
+        .to_string()
 }
 
 #[test]
@@ -39,16 +47,48 @@ fn test_plugin_dma_engine_serves_a_bare_metal_guest() {
     let plugin = format!("file={}", so.display());
     let elf = dma_guest();
     let r = breadboard(
-        &["-M", "virt", "-bios", "none", "-kernel", &elf, "-nographic", "-plugin", &plugin, "-device", "bb-dma,id=dma0"],
+        &[
+            "-M",
+            "virt",
+            "-bios",
+            "none",
+            "-kernel",
+            &elf,
+            "-nographic",
+            "-plugin",
+            &plugin,
+            "-device",
+            "bb-dma,id=dma0",
+        ],
         Duration::from_secs(30),
     );
-    assert_eq!(r.code, Some(0), "guest saw the copy and the IRQ: {}", r.stderr);
+    assert_eq!(
+        r.code,
+        Some(0),
+        "guest saw the copy and the IRQ: {}",
+        r.stderr
+    );
     // Without the device the guest's first access faults: the guest really depends on it.
     let r = breadboard(
-        &["-M", "virt", "-bios", "none", "-kernel", &elf, "-nographic", "-plugin", &plugin],
+        &[
+            "-M",
+            "virt",
+            "-bios",
+            "none",
+            "-kernel",
+            &elf,
+            "-nographic",
+            "-plugin",
+            &plugin,
+        ],
         Duration::from_secs(30),
     );
-    assert_eq!(r.code, Some(1 << 1 | 1), "finisher fail code of step 1: {}", r.stderr);
+    assert_eq!(
+        r.code,
+        Some(1 << 1 | 1),
+        "finisher fail code of step 1: {}",
+        r.stderr
+    );
 }
 
 #[test]
@@ -63,7 +103,12 @@ fn test_refused_plugins_stop_before_the_machine_starts() {
     ];
     for (file, want) in cases {
         let plugin = format!("file={file}");
-        let r = breadboard(&["-M", "virt", "-bios", "none", "-kernel", &elf, "-plugin", &plugin], Duration::from_secs(30));
+        let r = breadboard(
+            &[
+                "-M", "virt", "-bios", "none", "-kernel", &elf, "-plugin", &plugin,
+            ],
+            Duration::from_secs(30),
+        );
         assert_eq!(r.code, Some(1), "{file}");
         assert_eq!(r.stderr.trim_end(), want);
     }
@@ -73,19 +118,45 @@ fn test_refused_plugins_stop_before_the_machine_starts() {
 fn test_linux_sees_the_plugin_device_tree_node() {
     let so = dma_plugin("linux", &[]);
     let plugin = format!("file={}", so.display());
-    let (fw, k, i) = (guest("fw_jump.elf"), guest("Image"), guest("initramfs.cpio.gz"));
+    let (fw, k, i) = (
+        guest("fw_jump.elf"),
+        guest("Image"),
+        guest("initramfs.cpio.gz"),
+    );
     let mut g = Guest::start(&[
-        "-M", "virt", "-smp", "1", "-m", "256M", "-nographic", "-bios", &fw, "-kernel", &k, "-initrd", &i,
-        "-append", "console=ttyS0", "-plugin", &plugin, "-device", "bb-dma,id=dma0",
+        "-M",
+        "virt",
+        "-smp",
+        "1",
+        "-m",
+        "256M",
+        "-nographic",
+        "-bios",
+        &fw,
+        "-kernel",
+        &k,
+        "-initrd",
+        &i,
+        "-append",
+        "console=ttyS0",
+        "-plugin",
+        &plugin,
+        "-device",
+        "bb-dma,id=dma0",
     ]);
     let boot = Duration::from_secs(120);
     let off = g.expect("breadboard:/# ", boot);
     let node = "/sys/firmware/devicetree/base/platform-bus@4000000/dma@0";
-    g.send(&format!("cat {node}/compatible; echo; od -An -tx1 {node}/interrupts {node}/reg; echo dt-$((1+1))\n"));
+    g.send(&format!(
+        "cat {node}/compatible; echo; od -An -tx1 {node}/interrupts {node}/reg; echo dt-$((1+1))\n"
+    ));
     let end = g.expect_from("dt-2", off + 1, boot);
     let out = g.output()[off..end].to_string();
     assert!(out.contains("breadboard,example-dma"), "{out}");
-    assert!(out.contains("00 00 00 40"), "interrupts = <64> from the platform bus block: {out}");
+    assert!(
+        out.contains("00 00 00 40"),
+        "interrupts = <64> from the platform bus block: {out}"
+    );
     g.send("poweroff\n");
     assert_eq!(g.wait(boot), Some(0), "{}", g.output());
 }

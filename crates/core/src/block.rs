@@ -51,7 +51,10 @@ impl BlockBackend {
             Some(end) if end <= self.size => Ok(()),
             _ => Err(std::io::Error::new(
                 std::io::ErrorKind::InvalidInput,
-                format!("access at {offset:#x}+{len:#x} is past the end of drive '{}'", self.id),
+                format!(
+                    "access at {offset:#x}+{len:#x} is past the end of drive '{}'",
+                    self.id
+                ),
             )),
         }
     }
@@ -82,7 +85,10 @@ impl BlockBackend {
     /// Claims the drive for a device; a drive has one user.
     pub fn attach(&self, dev: DeviceId) -> Result<(), String> {
         match self.owner.get() {
-            Some(o) if o != dev => Err(format!("Drive '{}' is already in use by another device", self.id)),
+            Some(o) if o != dev => Err(format!(
+                "Drive '{}' is already in use by another device",
+                self.id
+            )),
             _ => {
                 self.owner.set(Some(dev));
                 Ok(())

@@ -70,7 +70,8 @@ impl Clock {
         match self.mode {
             ClockMode::Host => {
                 let host = self.stopped_at.get().unwrap_or_else(|| self.host_elapsed());
-                host.saturating_add(self.base.get()).saturating_sub(self.paused_total.get())
+                host.saturating_add(self.base.get())
+                    .saturating_sub(self.paused_total.get())
             }
             ClockMode::Icount { .. } => self.icount_ns.get(),
         }
@@ -130,7 +131,8 @@ impl Clock {
             ClockMode::Host => {
                 let now = self.now();
                 if t <= now {
-                    self.paused_total.set(self.paused_total.get().saturating_add(now - t));
+                    self.paused_total
+                        .set(self.paused_total.get().saturating_add(now - t));
                 } else {
                     self.base.set(self.base.get().saturating_add(t - now));
                 }
@@ -149,7 +151,8 @@ impl Clock {
     pub fn resume(&self) {
         if let Some(at) = self.stopped_at.take() {
             let gap = self.host_elapsed().saturating_sub(at);
-            self.paused_total.set(self.paused_total.get().saturating_add(gap));
+            self.paused_total
+                .set(self.paused_total.get().saturating_add(gap));
         }
     }
 }

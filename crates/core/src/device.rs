@@ -167,7 +167,9 @@ pub trait Device: AsAny {
         if data.is_empty() {
             Ok(())
         } else {
-            Err(SnapshotError::Corrupt("unexpected state for a stateless device".into()))
+            Err(SnapshotError::Corrupt(
+                "unexpected state for a stateless device".into(),
+            ))
         }
     }
 }
@@ -238,14 +240,17 @@ impl DeviceCtx<'_> {
 
 impl DeviceCtx<'_> {
     /// Resolves a `drive=` property and claims the drive for this device.
-    pub fn drive(&self, props: &Props, prop: &str) -> Result<Option<Rc<BlockBackend>>, DeviceError> {
+    pub fn drive(
+        &self,
+        props: &Props,
+        prop: &str,
+    ) -> Result<Option<Rc<BlockBackend>>, DeviceError> {
         let Some(id) = props.str(prop) else {
             return Ok(None);
         };
-        let d = self
-            .drives
-            .get(id)
-            .ok_or_else(|| DeviceError::Realize(format!("Property '{prop}' can't find value '{id}'")))?;
+        let d = self.drives.get(id).ok_or_else(|| {
+            DeviceError::Realize(format!("Property '{prop}' can't find value '{id}'"))
+        })?;
         d.attach(self.id).map_err(DeviceError::Realize)?;
         Ok(Some(d))
     }
@@ -295,7 +300,9 @@ pub struct DeviceType {
 
 impl std::fmt::Debug for DeviceType {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DeviceType").field("name", &self.name).finish()
+        f.debug_struct("DeviceType")
+            .field("name", &self.name)
+            .finish()
     }
 }
 
@@ -342,7 +349,10 @@ impl TypeRegistry {
     pub fn help(&self) -> String {
         let mut s = String::from("Devices (user creatable):\n");
         for t in self.types.values().filter(|t| t.user_creatable) {
-            s.push_str(&format!("name \"{}\", desc \"{}\"\n", t.name, t.description));
+            s.push_str(&format!(
+                "name \"{}\", desc \"{}\"\n",
+                t.name, t.description
+            ));
         }
         s
     }

@@ -163,9 +163,18 @@ mod tests {
     fn test_interrupts_extended_when_targets_differ() {
         let r = NodeResources {
             irqs: vec![
-                Some(IrqTarget { phandle: 2, specifier: vec![3] }),
-                Some(IrqTarget { phandle: 2, specifier: vec![7] }),
-                Some(IrqTarget { phandle: 5, specifier: vec![3] }),
+                Some(IrqTarget {
+                    phandle: 2,
+                    specifier: vec![3],
+                }),
+                Some(IrqTarget {
+                    phandle: 2,
+                    specifier: vec![7],
+                }),
+                Some(IrqTarget {
+                    phandle: 5,
+                    specifier: vec![3],
+                }),
             ],
             ..Default::default()
         };

@@ -17,11 +17,13 @@ pub use block::{BlockBackend, DriveRegistry};
 pub use chardev::{CharBackend, Chardev, ChardevRegistry};
 pub use clock::{Clock, ClockMode, Nanos, TimerHandle, TimerQueue};
 pub use device::{
-    AsAny, Device, DeviceCell, DeviceCtx, DeviceError, DeviceId, DeviceSink, DeviceType, FdtPlacement,
-    MachineRequest, RegionSpec, TypeRegistry,
+    AsAny, Device, DeviceCell, DeviceCtx, DeviceError, DeviceId, DeviceSink, DeviceType,
+    FdtPlacement, MachineRequest, RegionSpec, TypeRegistry,
 };
 pub use fdt::{FdtError, FdtWriter, IrqTarget, NodeResources, PhandleAllocator};
 pub use irq::{IrqLine, IrqSink};
-pub use memory::{AccessError, AddressSpace, GuestMemory, MemoryError, RamBlock, Region, RegionKind};
-pub use snapshot::{SnapReader, SnapWriter, SnapshotError};
+pub use memory::{
+    AccessError, AddressSpace, GuestMemory, MemoryError, RamBlock, Region, RegionKind,
+};
 pub use props::{PropError, PropKind, PropSpec, PropValue, Props, RawValue};
+pub use snapshot::{SnapReader, SnapWriter, SnapshotError};

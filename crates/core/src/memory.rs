@@ -85,7 +85,9 @@ pub struct RamBlock {
 
 impl std::fmt::Debug for RamBlock {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RamBlock").field("size", &self.size).finish()
+        f.debug_struct("RamBlock")
+            .field("size", &self.size)
+            .finish()
     }
 }
 
@@ -122,9 +124,8 @@ impl RamBlock {
             )
         }
         .map_err(|e| alloc_err(e.into()))?;
-        let ptr = NonNull::new(ptr.cast::<u8>()).ok_or_else(|| {
-            alloc_err(std::io::Error::other("mmap returned a null pointer"))
-        })?;
+        let ptr = NonNull::new(ptr.cast::<u8>())
+            .ok_or_else(|| alloc_err(std::io::Error::other("mmap returned a null pointer")))?;
         Ok(RamBlock { ptr, size: len, fd })
     }
 
@@ -295,7 +296,10 @@ impl AddressSpace {
 
     /// The region containing `addr`, by binary search.
     pub fn find(&self, addr: u64) -> Option<&Region> {
-        let i = self.regions.partition_point(|r| r.base <= addr).checked_sub(1)?;
+        let i = self
+            .regions
+            .partition_point(|r| r.base <= addr)
+            .checked_sub(1)?;
         self.regions.get(i).filter(|r| addr < r.end())
     }
 
@@ -379,7 +383,9 @@ impl AddressSpace {
     /// Loads bytes into RAM or ROM (loaders may write ROM); errors if any byte is not RAM/ROM.
     pub fn load_bytes(&self, addr: u64, data: &[u8]) -> Result<(), AccessError> {
         self.walk_ram(addr, data.len() as u64, |block, off, done, n| {
-            let chunk = data.get(done..done + n).ok_or(AccessError::Unmapped(addr))?;
+            let chunk = data
+                .get(done..done + n)
+                .ok_or(AccessError::Unmapped(addr))?;
             block.write(off, chunk).ok_or(AccessError::Unmapped(addr))
         })
     }
@@ -417,7 +423,9 @@ impl AddressSpace {
 
     /// A text dump in the style of QEMU's `info mtree -f`.
     pub fn mtree(&self) -> String {
-        let mut s = String::from("FlatView #0\n AS \"memory\", root: system\n Root memory region: system\n");
+        let mut s = String::from(
+            "FlatView #0\n AS \"memory\", root: system\n Root memory region: system\n",
+        );
         for r in &self.regions {
             let _ = writeln!(
                 s,
@@ -437,9 +445,7 @@ impl AddressSpace {
             .regions
             .iter()
             .filter_map(|r| match &r.kind {
-                RegionKind::Ram { block, readonly } => {
-                    Some((r.base, Rc::clone(block), *readonly))
-                }
+                RegionKind::Ram { block, readonly } => Some((r.base, Rc::clone(block), *readonly)),
                 RegionKind::Mmio { .. } => None,
             })
             .collect();
@@ -580,7 +586,8 @@ mod tests {
             e.to_string(),
             "region 'rom' at 0x8000f000..0x80011000 overlaps 'ram' at 0x80000000..0x80010000"
         );
-        a.add(ram("below", 0x7fff_f000, 0x1000)).expect("adjacent is fine");
+        a.add(ram("below", 0x7fff_f000, 0x1000))
+            .expect("adjacent is fine");
     }
 
     #[test]
@@ -593,14 +600,29 @@ mod tests {
         assert_eq!(a.read(0x1004, 4), Ok(0x1122_3344));
         assert_eq!(a.read(0x1ffc, 8), Err(AccessError::Unmapped(0x1ffc)));
         assert_eq!(a.read(0x0fff, 1), Err(AccessError::Unmapped(0xfff)));
-        assert!(a.mtree().contains("0000000000001000-0000000000001fff (prio 0, ram): ram"));
+        assert!(
+            a.mtree()
+                .contains("0000000000001000-0000000000001fff (prio 0, ram): ram")
+        );
     }
 
     #[test]
     fn test_zero_and_wrapping_regions_rejected() {
         let mut a = AddressSpace::new();
-        assert!(a.add(Region { size: 0, ..ram("z", 0, 4096) }).is_err());
-        assert!(a.add(Region { base: u64::MAX - 10, ..ram("w", 0, 4096) }).is_err());
+        assert!(
+            a.add(Region {
+                size: 0,
+                ..ram("z", 0, 4096)
+            })
+            .is_err()
+        );
+        assert!(
+            a.add(Region {
+                base: u64::MAX - 10,
+                ..ram("w", 0, 4096)
+            })
+            .is_err()
+        );
     }
 
     #[test]
@@ -613,7 +635,10 @@ mod tests {
         g.set_write_notifier(Rc::new(move |a, l| s2.set((a, l))));
         g.write(0x1ff0, &[1, 2, 3]).expect("in range");
         assert_eq!(seen.get(), (0x1ff0, 3));
-        assert_eq!(g.write(0x1ffe, &[1, 2, 3]), Err(AccessError::NotRam(0x1ffe)));
+        assert_eq!(
+            g.write(0x1ffe, &[1, 2, 3]),
+            Err(AccessError::NotRam(0x1ffe))
+        );
         assert_eq!(g.read_u16(0x1ff1), Ok(0x0302));
     }
 }

@@ -206,7 +206,10 @@ mod tests {
     #[test]
     fn test_paths_follow_qemu_layout() {
         let mut t = ObjectTree::new();
-        assert_eq!(t.add_peripheral(Some("uart"), 0), Ok("/machine/peripheral/uart".into()));
+        assert_eq!(
+            t.add_peripheral(Some("uart"), 0),
+            Ok("/machine/peripheral/uart".into())
+        );
         assert_eq!(
             t.add_peripheral(None, 1),
             Ok("/machine/peripheral-anon/device[0]".into())
@@ -220,7 +223,10 @@ mod tests {
             t.add_peripheral(Some("uart"), 3),
             Err(ObjectError::DuplicateId("uart".into()))
         );
-        assert_eq!(t.add_peripheral(Some("9x"), 3), Err(ObjectError::BadId("9x".into())));
+        assert_eq!(
+            t.add_peripheral(Some("9x"), 3),
+            Err(ObjectError::BadId("9x".into()))
+        );
     }
 
     #[test]
@@ -232,10 +238,20 @@ mod tests {
             t.resolve("plic"),
             Ok(("/machine/peripheral/plic".into(), ObjectKind::Device(0)))
         );
-        assert_eq!(t.resolve("/machine/nothere"), Err(ObjectError::NotFound("/machine/nothere".into())));
+        assert_eq!(
+            t.resolve("/machine/nothere"),
+            Err(ObjectError::NotFound("/machine/nothere".into()))
+        );
         t.add_board_device(Some("plic"), 2).expect("add");
-        assert_eq!(t.resolve("plic"), Err(ObjectError::Ambiguous("plic".into())));
-        let names: Vec<String> = t.children("/machine/peripheral").into_iter().map(|c| c.0).collect();
+        assert_eq!(
+            t.resolve("plic"),
+            Err(ObjectError::Ambiguous("plic".into()))
+        );
+        let names: Vec<String> = t
+            .children("/machine/peripheral")
+            .into_iter()
+            .map(|c| c.0)
+            .collect();
         assert_eq!(names, vec!["plic", "uart"]);
     }
 }

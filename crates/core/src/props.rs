@@ -259,13 +259,14 @@ impl Props {
     ) -> Result<Props, PropError> {
         let mut values = BTreeMap::new();
         for (name, raw) in given {
-            let spec = schema
-                .iter()
-                .find(|s| s.name == name)
-                .ok_or_else(|| PropError::Unknown {
-                    ty: ty.to_string(),
-                    prop: name.to_string(),
-                })?;
+            let spec =
+                schema
+                    .iter()
+                    .find(|s| s.name == name)
+                    .ok_or_else(|| PropError::Unknown {
+                        ty: ty.to_string(),
+                        prop: name.to_string(),
+                    })?;
             let value = spec.parse(ty, raw)?;
             if values.insert(name.to_string(), value).is_some() {
                 return Err(PropError::Duplicate {
@@ -409,8 +410,8 @@ mod tests {
 
     #[test]
     fn test_build_fills_defaults_and_checks_types() {
-        let p = Props::build("mem", &schema(), [("size", RawValue::Str("64K"))])
-            .expect("valid props");
+        let p =
+            Props::build("mem", &schema(), [("size", RawValue::Str("64K"))]).expect("valid props");
         assert_eq!(p.u64("size"), 65536);
         assert!(!p.bool("readonly"));
         assert_eq!(p.u64("irqs"), 4);
@@ -424,7 +425,10 @@ mod tests {
         let e = Props::build(
             "mem",
             &schema(),
-            [("size", RawValue::Str("1")), ("readonly", RawValue::Str("maybe"))],
+            [
+                ("size", RawValue::Str("1")),
+                ("readonly", RawValue::Str("maybe")),
+            ],
         )
         .unwrap_err();
         assert_eq!(

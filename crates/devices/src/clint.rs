@@ -236,7 +236,10 @@ impl Device for Clint {
         Ok(w.finish())
     }
 
-    fn snapshot_load(&mut self, data: &[u8]) -> Result<(), breadboard_core::snapshot::SnapshotError> {
+    fn snapshot_load(
+        &mut self,
+        data: &[u8],
+    ) -> Result<(), breadboard_core::snapshot::SnapshotError> {
         let mut r = breadboard_core::snapshot::SnapReader::new(data);
         let offset = r.u64()?;
         let n = r.u64()?;

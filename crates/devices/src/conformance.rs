@@ -342,7 +342,11 @@ fn test_every_builtin_type_has_a_conformance_suite() {
     let mut reg = breadboard_core::TypeRegistry::new();
     crate::register_builtin(&mut reg);
     // Memory-mapped types; virtio backends have no registers of their own (their transport has).
-    let names: Vec<&str> = reg.iter().filter(|t| t.sysbus).map(|t| t.name.as_ref()).collect();
+    let names: Vec<&str> = reg
+        .iter()
+        .filter(|t| t.sysbus)
+        .map(|t| t.name.as_ref())
+        .collect();
     let mut sorted = covered.to_vec();
     sorted.sort_unstable();
     assert_eq!(

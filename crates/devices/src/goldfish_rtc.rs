@@ -131,11 +131,28 @@ impl Device for GoldfishRtc {
         Ok(w.finish())
     }
 
-    fn snapshot_load(&mut self, data: &[u8]) -> Result<(), breadboard_core::snapshot::SnapshotError> {
+    fn snapshot_load(
+        &mut self,
+        data: &[u8],
+    ) -> Result<(), breadboard_core::snapshot::SnapshotError> {
         let mut r = breadboard_core::snapshot::SnapReader::new(data);
-        let v = (r.u64()?, r.u32()?, r.u64()?, r.bool()?, r.bool()?, r.bool()?);
+        let v = (
+            r.u64()?,
+            r.u32()?,
+            r.u64()?,
+            r.bool()?,
+            r.bool()?,
+            r.bool()?,
+        );
         r.end()?;
-        (self.offset, self.time_high, self.alarm_next, self.alarm_running, self.irq_pending, self.irq_enabled) = v;
+        (
+            self.offset,
+            self.time_high,
+            self.alarm_next,
+            self.alarm_running,
+            self.irq_pending,
+            self.irq_enabled,
+        ) = v;
         Ok(())
     }
 

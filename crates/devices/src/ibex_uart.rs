@@ -293,7 +293,14 @@ fn aligned(offset: u64, size: u8) -> bool {
 impl Device for IbexUart {
     fn snapshot_save(&self) -> Result<Vec<u8>, breadboard_core::snapshot::SnapshotError> {
         let mut w = breadboard_core::snapshot::SnapWriter::new();
-        for v in [self.intr_state, self.intr_enable, self.ctrl, self.fifo_ctrl, self.ovrd, self.timeout_ctrl] {
+        for v in [
+            self.intr_state,
+            self.intr_enable,
+            self.ctrl,
+            self.fifo_ctrl,
+            self.ovrd,
+            self.timeout_ctrl,
+        ] {
             w.u32(v);
         }
         w.bytes(&self.rx.iter().copied().collect::<Vec<u8>>());
@@ -301,13 +308,23 @@ impl Device for IbexUart {
         Ok(w.finish())
     }
 
-    fn snapshot_load(&mut self, data: &[u8]) -> Result<(), breadboard_core::snapshot::SnapshotError> {
+    fn snapshot_load(
+        &mut self,
+        data: &[u8],
+    ) -> Result<(), breadboard_core::snapshot::SnapshotError> {
         let mut r = breadboard_core::snapshot::SnapReader::new(data);
         let regs = [r.u32()?, r.u32()?, r.u32()?, r.u32()?, r.u32()?, r.u32()?];
         let rx = r.bytes()?.iter().copied().collect();
         let tx = r.bytes()?.iter().copied().collect();
         r.end()?;
-        [self.intr_state, self.intr_enable, self.ctrl, self.fifo_ctrl, self.ovrd, self.timeout_ctrl] = regs;
+        [
+            self.intr_state,
+            self.intr_enable,
+            self.ctrl,
+            self.fifo_ctrl,
+            self.ovrd,
+            self.timeout_ctrl,
+        ] = regs;
         self.rx = rx;
         self.tx = tx;
         Ok(())

@@ -437,7 +437,16 @@ impl Ns16550a {
 impl Device for Ns16550a {
     fn snapshot_save(&self) -> Result<Vec<u8>, breadboard_core::snapshot::SnapshotError> {
         let mut w = breadboard_core::snapshot::SnapWriter::new();
-        for b in [self.ier, self.fcr, self.lcr, self.mcr, self.lsr_errors, self.msr, self.scr, self.rbr] {
+        for b in [
+            self.ier,
+            self.fcr,
+            self.lcr,
+            self.mcr,
+            self.lsr_errors,
+            self.msr,
+            self.scr,
+            self.rbr,
+        ] {
             w.u8(b);
         }
         w.u16(self.divisor);
@@ -447,7 +456,10 @@ impl Device for Ns16550a {
         Ok(w.finish())
     }
 
-    fn snapshot_load(&mut self, data: &[u8]) -> Result<(), breadboard_core::snapshot::SnapshotError> {
+    fn snapshot_load(
+        &mut self,
+        data: &[u8],
+    ) -> Result<(), breadboard_core::snapshot::SnapshotError> {
         let mut r = breadboard_core::snapshot::SnapReader::new(data);
         self.ier = r.u8()?;
         self.fcr = r.u8()?;

@@ -384,14 +384,20 @@ impl Device for Plic {
         Ok(w.finish())
     }
 
-    fn snapshot_load(&mut self, data: &[u8]) -> Result<(), breadboard_core::snapshot::SnapshotError> {
+    fn snapshot_load(
+        &mut self,
+        data: &[u8],
+    ) -> Result<(), breadboard_core::snapshot::SnapshotError> {
         let mut r = breadboard_core::snapshot::SnapReader::new(data);
         let priority = r.u32s(self.priority.len())?;
         let level = r.u32s(self.level.len())?;
         let pending = r.u32s(self.pending.len())?;
         let claimed = r.u32s(self.claimed.len())?;
         if r.u64()? != self.contexts.len() as u64 {
-            return Err(breadboard_core::snapshot::SnapshotError::Mismatch(format!("'{}' context count differs", self.name)));
+            return Err(breadboard_core::snapshot::SnapshotError::Mismatch(format!(
+                "'{}' context count differs",
+                self.name
+            )));
         }
         let mut ctx = Vec::new();
         for c in &self.contexts {

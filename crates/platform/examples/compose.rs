@@ -13,8 +13,16 @@ use breadboard_platform::{DeviceOption, Machine, MachineOptions};
 fn machine() -> Machine {
     let mut reg = TypeRegistry::new();
     breadboard_devices::register_builtin(&mut reg);
-    let opts = MachineOptions { machine: "virt".into(), ..Default::default() };
-    match Machine::create(&opts, reg, Rc::new(ChardevRegistry::default()), Rc::new(DriveRegistry::default())) {
+    let opts = MachineOptions {
+        machine: "virt".into(),
+        ..Default::default()
+    };
+    match Machine::create(
+        &opts,
+        reg,
+        Rc::new(ChardevRegistry::default()),
+        Rc::new(DriveRegistry::default()),
+    ) {
         Ok(m) => m,
         Err(e) => {
             eprintln!("compose: {e}");

@@ -141,7 +141,9 @@ impl Machine {
         let mut layout = BootLayout::default();
         let ram_base = ram.map(|r| r.0);
         let fw_loaded = match firmware {
-            Some(img) => Some(self.load_image("bios", img, ram_base, Mode::Check(&self.space), xlen)?),
+            Some(img) => {
+                Some(self.load_image("bios", img, ram_base, Mode::Check(&self.space), xlen)?)
+            }
             None => None,
         };
         layout.firmware = fw_loaded.map(|l| (l.low, l.high));
@@ -185,7 +187,11 @@ impl Machine {
         // Final placement of the DTB, then phase 5: copy everything in.
         if let Some((base, size)) = ram {
             let top = base.saturating_add(size);
-            let limit = if base < 3 << 30 { top.min(3 << 30) } else { top };
+            let limit = if base < 3 << 30 {
+                top.min(3 << 30)
+            } else {
+                top
+            };
             let dtb_addr = limit
                 .checked_sub(dtb.len() as u64)
                 .map(|a| a & !((2 << 20) - 1))
@@ -224,7 +230,9 @@ impl Machine {
     /// and harts. Used at first boot and on every guest reboot.
     pub fn load_all(&mut self) -> Result<(), MachineError> {
         let Some(st) = self.boot.clone() else {
-            return Err(MachineError::Boot("machine has no boot configuration".into()));
+            return Err(MachineError::Boot(
+                "machine has no boot configuration".into(),
+            ));
         };
         let xlen = self.cpu.bits();
         let ram_base = self.ram.map(|r| r.0);
@@ -235,7 +243,13 @@ impl Machine {
             self.load_image("kernel", img, Some(low), Mode::Write(&self.space), xlen)?;
         }
         if let (Some(img), Some((start, _))) = (&st.opts.initrd, st.layout.initrd) {
-            loader::load_raw("initrd", &img.name, &img.data, start, Mode::Write(&self.space))?;
+            loader::load_raw(
+                "initrd",
+                &img.name,
+                &img.data,
+                start,
+                Mode::Write(&self.space),
+            )?;
         }
         if let Some((addr, _)) = st.layout.dtb {
             loader::load_raw("dtb", "<dtb>", &st.dtb, addr, Mode::Write(&self.space))?;
@@ -249,7 +263,14 @@ impl Machine {
             let words = [st.layout.entry, dtb_addr];
             // fw_dynamic_info: magic, version, next_addr, next_mode, options, boot_hart,
             // each an unsigned long.
-            let info = [FW_DYNAMIC_MAGIC, FW_DYNAMIC_VERSION, st.next_stage, NEXT_MODE_S, 0, 0];
+            let info = [
+                FW_DYNAMIC_MAGIC,
+                FW_DYNAMIC_VERSION,
+                st.next_stage,
+                NEXT_MODE_S,
+                0,
+                0,
+            ];
             for v in words {
                 bytes.extend_from_slice(&v.to_le_bytes());
             }
@@ -279,10 +300,13 @@ impl Machine {
         if self.phase < Phase::Ready {
             self.bind()?;
         }
-        fdt::generate(self, &Chosen {
-            bootargs: append.map(str::to_string),
-            initrd: None,
-        })
+        fdt::generate(
+            self,
+            &Chosen {
+                bootargs: append.map(str::to_string),
+                initrd: None,
+            },
+        )
     }
 
     fn load_image(

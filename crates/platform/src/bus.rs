@@ -73,9 +73,10 @@ impl Bus for SystemBus<'_> {
         match mmio {
             Some(dev) => {
                 if let Ok(mut d) = dev.try_borrow_mut()
-                    && let Some(req) = d.take_machine_request() {
-                        self.request.get_or_insert(req);
-                    }
+                    && let Some(req) = d.take_machine_request()
+                {
+                    self.request.get_or_insert(req);
+                }
             }
             None => self.code_pages.note_write(paddr, u64::from(size)),
         }

@@ -71,7 +71,12 @@ pub fn help() -> String {
 
 impl CpuModel {
     /// The hart configuration for hart `hart_id`.
-    pub fn hart_config(&self, hart_id: u64, reset_pc: u64, code_pages: &Rc<CodePages>) -> HartConfig {
+    pub fn hart_config(
+        &self,
+        hart_id: u64,
+        reset_pc: u64,
+        code_pages: &Rc<CodePages>,
+    ) -> HartConfig {
         HartConfig {
             hart_id,
             xlen: self.xlen,

@@ -191,7 +191,10 @@ pub struct Description {
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let before = text.get(..offset).unwrap_or(text);
     let line = before.matches('\n').count() + 1;
-    let col = before.rfind('\n').map_or(before.len(), |i| before.len() - i - 1) + 1;
+    let col = before
+        .rfind('\n')
+        .map_or(before.len(), |i| before.len() - i - 1)
+        + 1;
     (line, col)
 }
 
@@ -221,10 +224,11 @@ impl Description {
         if !looks_like_path {
             return Err(DescriptionError::UnknownMachine(name.to_string()));
         }
-        let text = std::fs::read_to_string(Path::new(name)).map_err(|e| DescriptionError::Read {
-            path: name.to_string(),
-            source: e,
-        })?;
+        let text =
+            std::fs::read_to_string(Path::new(name)).map_err(|e| DescriptionError::Read {
+                path: name.to_string(),
+                source: e,
+            })?;
         Description::parse(&text, name)
     }
 
@@ -289,14 +293,19 @@ pub enum IrqRef {
 
 /// Parses `"plic:10"`, `"plic/unnamed-gpio-in[10]"` or `"cpu[0]:11"`.
 pub fn parse_irq_ref(s: &str) -> Result<IrqRef, String> {
-    let bad = || format!("IRQ target '{s}' is not 'DEVICE:N', 'DEVICE/unnamed-gpio-in[N]' or 'cpu[H]:BIT'");
+    let bad = || {
+        format!("IRQ target '{s}' is not 'DEVICE:N', 'DEVICE/unnamed-gpio-in[N]' or 'cpu[H]:BIT'")
+    };
     let (target, n) = if let Some((t, rest)) = s.split_once("/unnamed-gpio-in[") {
         (t, rest.strip_suffix(']').ok_or_else(bad)?)
     } else {
         s.rsplit_once(':').ok_or_else(bad)?
     };
     let n: u32 = n.trim().parse().map_err(|_| bad())?;
-    if let Some(h) = target.strip_prefix("cpu[").and_then(|r| r.strip_suffix(']')) {
+    if let Some(h) = target
+        .strip_prefix("cpu[")
+        .and_then(|r| r.strip_suffix(']'))
+    {
         let hart = h.parse().map_err(|_| bad())?;
         if n >= 64 {
             return Err(format!("IRQ target '{s}': mip bit {n} is out of range"));
@@ -330,7 +339,9 @@ mod tests {
     #[test]
     fn test_typo_is_an_error_with_line() {
         let text = "[machine]\nname = \"x\"\n\n[[device]]\nname = \"u\"\ntype = \"ns16550a\"\nmmoi = [1]\n";
-        let e = Description::parse(text, "board.toml").unwrap_err().to_string();
+        let e = Description::parse(text, "board.toml")
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("board.toml:7:1: unknown field `mmoi`"), "{e}");
     }
 
@@ -345,13 +356,22 @@ mod tests {
     fn test_irq_refs() {
         assert_eq!(
             parse_irq_ref("plic:10"),
-            Ok(IrqRef::Device { name: "plic".into(), input: 10 })
+            Ok(IrqRef::Device {
+                name: "plic".into(),
+                input: 10
+            })
         );
         assert_eq!(
             parse_irq_ref("plic/unnamed-gpio-in[2]"),
-            Ok(IrqRef::Device { name: "plic".into(), input: 2 })
+            Ok(IrqRef::Device {
+                name: "plic".into(),
+                input: 2
+            })
         );
-        assert_eq!(parse_irq_ref("cpu[1]:11"), Ok(IrqRef::Cpu { hart: 1, bit: 11 }));
+        assert_eq!(
+            parse_irq_ref("cpu[1]:11"),
+            Ok(IrqRef::Cpu { hart: 1, bit: 11 })
+        );
         assert!(parse_irq_ref("plic").is_err());
         assert!(parse_irq_ref("cpu[x]:1").is_err());
         assert!(parse_irq_ref(":1").is_err());

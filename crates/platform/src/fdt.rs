@@ -47,7 +47,13 @@ fn allocate(m: &Machine) -> Phandles {
     Phandles { cpu, intc, device }
 }
 
-fn resources(m: &Machine, id: DeviceId, ph: &Phandles, cells: (u32, u32), offset: u64) -> NodeResources {
+fn resources(
+    m: &Machine,
+    id: DeviceId,
+    ph: &Phandles,
+    cells: (u32, u32),
+    offset: u64,
+) -> NodeResources {
     let Some(e) = m.device(id) else {
         return NodeResources::default();
     };
@@ -68,7 +74,10 @@ fn resources(m: &Machine, id: DeviceId, ph: &Phandles, cells: (u32, u32), offset
             Some(WireTarget::Device { id: t, input }) => {
                 let p = ph.device.get(t).copied().flatten()?;
                 let spec = m.device(t)?.cell.borrow().irq_specifier(input)?;
-                Some(IrqTarget { phandle: p, specifier: spec })
+                Some(IrqTarget {
+                    phandle: p,
+                    specifier: spec,
+                })
             }
             None => None,
         })
@@ -109,7 +118,8 @@ pub fn generate(m: &Machine, chosen: &Chosen) -> Result<Vec<u8>, MachineError> {
     fdt.property_u32("#size-cells", 2).map_err(err)?;
     fdt.property_string_list("compatible", m.desc.machine.compatible.clone())
         .map_err(err)?;
-    fdt.property_string("model", &m.desc.machine.model).map_err(err)?;
+    fdt.property_string("model", &m.desc.machine.model)
+        .map_err(err)?;
 
     let c = fdt.begin_node("chosen").map_err(err)?;
     if let Some(b) = &chosen.bootargs {
@@ -146,7 +156,8 @@ pub fn generate(m: &Machine, chosen: &Chosen) -> Result<Vec<u8>, MachineError> {
             fdt.property_u32("#address-cells", 0).map_err(err)?;
             fdt.property_u32("#interrupt-cells", 1).map_err(err)?;
             fdt.property_null("interrupt-controller").map_err(err)?;
-            fdt.property_string("compatible", "riscv,cpu-intc").map_err(err)?;
+            fdt.property_string("compatible", "riscv,cpu-intc")
+                .map_err(err)?;
             fdt.property_phandle(*ip).map_err(err)?;
             fdt.end_node(i).map_err(err)?;
             fdt.end_node(n).map_err(err)?;
@@ -189,7 +200,8 @@ pub fn generate(m: &Machine, chosen: &Chosen) -> Result<Vec<u8>, MachineError> {
     let soc = fdt.begin_node("soc").map_err(err)?;
     fdt.property_u32("#address-cells", 2).map_err(err)?;
     fdt.property_u32("#size-cells", 2).map_err(err)?;
-    fdt.property_string("compatible", "simple-bus").map_err(err)?;
+    fdt.property_string("compatible", "simple-bus")
+        .map_err(err)?;
     fdt.property_null("ranges").map_err(err)?;
     for &id in &ids {
         if placement(id) == FdtPlacement::Soc {
@@ -204,10 +216,12 @@ pub fn generate(m: &Machine, chosen: &Chosen) -> Result<Vec<u8>, MachineError> {
             .begin_node(&format!("platform-bus@{:x}", pb.base))
             .map_err(err)?;
         if let Ok(ctrl) = m.resolve_device(&pb.irq_controller)
-            && let Some(p) = ph.device.get(ctrl).copied().flatten() {
-                fdt.property_u32("interrupt-parent", p).map_err(err)?;
-            }
-        let size = u32::try_from(pb.size).map_err(|_| MachineError::Fdt("platform bus larger than 4 GiB".into()))?;
+            && let Some(p) = ph.device.get(ctrl).copied().flatten()
+        {
+            fdt.property_u32("interrupt-parent", p).map_err(err)?;
+        }
+        let size = u32::try_from(pb.size)
+            .map_err(|_| MachineError::Fdt("platform bus larger than 4 GiB".into()))?;
         fdt.property_array_u32("ranges", &[0, (pb.base >> 32) as u32, pb.base as u32, size])
             .map_err(err)?;
         fdt.property_u32("#address-cells", 1).map_err(err)?;

@@ -5,9 +5,9 @@
 use std::path::Path;
 
 use breadboard_core::AddressSpace;
+use object::Endianness;
 use object::elf;
 use object::read::elf::{FileHeader, ProgramHeader};
-use object::Endianness;
 use thiserror::Error;
 
 /// Errors loading an image.
@@ -138,7 +138,11 @@ impl Mode<'_> {
         match self {
             Mode::Write(s) => {
                 s.check_ram(addr, len)?;
-                let zeros = vec![0u8; usize::try_from(len).map_err(|_| breadboard_core::AccessError::Unmapped(addr))?];
+                let zeros = vec![
+                    0u8;
+                    usize::try_from(len)
+                        .map_err(|_| breadboard_core::AccessError::Unmapped(addr))?
+                ];
                 s.load_bytes(addr, &zeros)
             }
             Mode::Check(s) => s.check_ram(addr, len),
@@ -169,7 +173,12 @@ fn load_segments<H: FileHeader<Endian = Endianness>>(
     }
     let mut low = u64::MAX;
     let mut high = 0u64;
-    for (index, ph) in header.program_headers(endian, data).map_err(bad)?.iter().enumerate() {
+    for (index, ph) in header
+        .program_headers(endian, data)
+        .map_err(bad)?
+        .iter()
+        .enumerate()
+    {
         if ph.p_type(endian) != elf::PT_LOAD {
             continue;
         }
@@ -198,7 +207,9 @@ fn load_segments<H: FileHeader<Endian = Endianness>>(
         let end = addr
             .checked_add(memsz)
             .ok_or_else(|| place_err("it wraps the address space".into()))?;
-        space.put(addr, bytes).map_err(|e| place_err(e.to_string()))?;
+        space
+            .put(addr, bytes)
+            .map_err(|e| place_err(e.to_string()))?;
         if memsz > filesz {
             // The range is checked to be RAM before the zero buffer is made, so a huge memsz in
             // a hostile file can't make us allocate more than the guest has.
@@ -350,7 +361,9 @@ mod tests {
         let s = space();
         let x86 = tiny_elf(0x8000_0000, &[0; 4], elf::EM_X86_64);
         assert_eq!(
-            load_elf("kernel", "k", &x86, Mode::Write(&s), 64).unwrap_err().to_string(),
+            load_elf("kernel", "k", &x86, Mode::Write(&s), 64)
+                .unwrap_err()
+                .to_string(),
             "kernel 'k' is not a RISC-V ELF (e_machine 62)"
         );
         let good = tiny_elf(0x8000_0000, &[0; 4], elf::EM_RISCV);
@@ -363,7 +376,9 @@ mod tests {
             Err(LoadError::WrongClass { .. })
         ));
         let outside = tiny_elf(0x1000, &[0; 4], elf::EM_RISCV);
-        let e = load_elf("kernel", "k", &outside, Mode::Check(&s), 64).unwrap_err().to_string();
+        let e = load_elf("kernel", "k", &outside, Mode::Check(&s), 64)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("segment 0 at 0x1000"), "{e}");
         assert!(matches!(
             load_elf("kernel", "k", b"\x7fELF", Mode::Write(&s), 64),

@@ -18,9 +18,9 @@ use breadboard_core::device::DeviceSink;
 use breadboard_core::object::{ObjectError, ObjectKind, ObjectTree};
 use breadboard_core::props::{PropValue, RawValue};
 use breadboard_core::{
-    AddressSpace, ChardevRegistry, DriveRegistry, Clock, ClockMode, DeviceCell, DeviceCtx, DeviceError, DeviceId,
-    GuestMemory, IrqLine, IrqSink, MemoryError, Props, Region, RegionKind, RegionSpec,
-    TimerHandle, TimerQueue, TypeRegistry,
+    AddressSpace, ChardevRegistry, Clock, ClockMode, DeviceCell, DeviceCtx, DeviceError, DeviceId,
+    DriveRegistry, GuestMemory, IrqLine, IrqSink, MemoryError, Props, Region, RegionKind,
+    RegionSpec, TimerHandle, TimerQueue, TypeRegistry,
 };
 use breadboard_riscv::{CodePages, Hart, HartIrqs};
 use thiserror::Error;
@@ -69,7 +69,9 @@ pub enum MachineError {
     #[error("'{0}' is not a valid device model name")]
     UnknownType(String),
     /// A type that may not be created by users.
-    #[error("Parameter 'driver' expects a pluggable device type: '{ty}' can't be added to machine '{machine}'")]
+    #[error(
+        "Parameter 'driver' expects a pluggable device type: '{ty}' can't be added to machine '{machine}'"
+    )]
     NotCreatable {
         /// Type.
         ty: String,
@@ -332,7 +334,8 @@ impl Machine {
             .clone()
             .or_else(|| desc.cpu.cpu_type.clone())
             .unwrap_or_else(|| "rv64".to_string());
-        let cpu = cpus::find(&cpu_name).ok_or_else(|| MachineError::UnknownCpu(cpu_name.clone()))?;
+        let cpu =
+            cpus::find(&cpu_name).ok_or_else(|| MachineError::UnknownCpu(cpu_name.clone()))?;
         let mut nharts = opts.smp.unwrap_or(desc.cpu.count);
         if nharts == 0 && opts.cpu.is_some() {
             nharts = 1;
@@ -393,10 +396,15 @@ impl Machine {
 
     fn realize_board(&mut self, opts: &MachineOptions) -> Result<(), MachineError> {
         if let Some(base) = self.desc.machine.reset_rom {
-            let id = self.new_device("sysbus-memory", Some("mrom"), false, &[
-                ("size", RawValue::Str("0xf000")),
-                ("readonly", RawValue::Bool(true)),
-            ])?;
+            let id = self.new_device(
+                "sysbus-memory",
+                Some("mrom"),
+                false,
+                &[
+                    ("size", RawValue::Str("0xf000")),
+                    ("readonly", RawValue::Bool(true)),
+                ],
+            )?;
             self.map_region(id, 0, base)?;
         }
         if let Some(base) = self.desc.machine.ram_base {
@@ -409,17 +417,23 @@ impl Machine {
             };
             if size > 0 {
                 let s = format!("{size:#x}");
-                let id = self.new_device("sysbus-memory", Some("ram"), false, &[
-                    ("size", RawValue::Str(&s)),
-                ])?;
+                let id = self.new_device(
+                    "sysbus-memory",
+                    Some("ram"),
+                    false,
+                    &[("size", RawValue::Str(&s))],
+                )?;
                 self.map_region(id, 0, base)?;
                 self.ram = Some((base, size));
             }
         }
         let sections = self.desc.devices.clone();
         for d in &sections {
-            let props: Vec<(&str, RawValue<'_>)> =
-                d.props.iter().map(|(k, v)| (k.as_str(), toml_raw(v))).collect();
+            let props: Vec<(&str, RawValue<'_>)> = d
+                .props
+                .iter()
+                .map(|(k, v)| (k.as_str(), toml_raw(v)))
+                .collect();
             // A description's `chardev = "serialN"` is optional: boards run without a backend.
             let props: Vec<(&str, RawValue<'_>)> = props
                 .into_iter()
@@ -428,24 +442,26 @@ impl Machine {
                         && matches!(v, RawValue::Str(s) if self.chardevs.get(s).is_none()))
                 })
                 .collect();
-            let id = self.new_device(&d.dev_type, Some(&d.name), false, &props).map_err(|e| {
-                match e {
+            let id = self
+                .new_device(&d.dev_type, Some(&d.name), false, &props)
+                .map_err(|e| match e {
                     MachineError::UnknownType(t) => MachineError::Wiring(format!(
                         "{}: device '{}' has unknown type '{t}'",
                         self.desc.origin, d.name
                     )),
                     other => other,
-                }
-            })?;
+                })?;
             for (i, addr) in d.mmio.iter().enumerate() {
                 self.map_region(id, i, *addr)?;
             }
         }
         // Wiring after every board device exists, so a wire may point forwards.
         for d in &sections {
-            let id = self.names.get(&d.name).copied().ok_or_else(|| {
-                MachineError::Wiring(format!("device '{}' vanished", d.name))
-            })?;
+            let id = self
+                .names
+                .get(&d.name)
+                .copied()
+                .ok_or_else(|| MachineError::Wiring(format!("device '{}' vanished", d.name)))?;
             for (out, w) in d.irq.iter().enumerate() {
                 let target = match parse_irq_ref(w).map_err(MachineError::Wiring)? {
                     IrqRef::Device { name, input } => WireTarget::Device {
@@ -465,10 +481,14 @@ impl Machine {
                 let k = d.irq_per_hart.len();
                 for h in 0..self.harts.len() {
                     for (j, bit) in d.irq_per_hart.iter().enumerate() {
-                        self.connect(id, k * h + j, WireTarget::Cpu {
-                            hart: h as u32,
-                            bit: *bit,
-                        })?;
+                        self.connect(
+                            id,
+                            k * h + j,
+                            WireTarget::Cpu {
+                                hart: h as u32,
+                                bit: *bit,
+                            },
+                        )?;
                     }
                 }
             }
@@ -556,10 +576,11 @@ impl Machine {
             self.names.insert(label, id);
         }
         if t.bus == Some("virtio-bus")
-            && let Err(e) = self.plug_virtio(id) {
-                self.remove_device(id);
-                return Err(e);
-            }
+            && let Err(e) = self.plug_virtio(id)
+        {
+            self.remove_device(id);
+            return Err(e);
+        }
         Ok(id)
     }
 
@@ -570,7 +591,9 @@ impl Machine {
             .device(id)
             .map(|e| Rc::clone(&e.cell))
             .ok_or_else(|| MachineError::Wiring(format!("no device #{id}")))?;
-        let wanted = self.device(id).and_then(|e| e.props.str("bus").map(str::to_string));
+        let wanted = self
+            .device(id)
+            .and_then(|e| e.props.str("bus").map(str::to_string));
         if let Some(bus) = wanted {
             let transport = self.virtio_bus_by_name(&bus)?;
             let tcell = self
@@ -583,7 +606,8 @@ impl Machine {
             .device_ids()
             .filter_map(|t| {
                 let e = self.device(t)?;
-                if e.type_name != "virtio-mmio" || breadboard_devices::virtio::has_backend(&e.cell) {
+                if e.type_name != "virtio-mmio" || breadboard_devices::virtio::has_backend(&e.cell)
+                {
                     return None;
                 }
                 Some((e.mapped.first().copied().flatten().unwrap_or(u64::MAX), t))
@@ -614,7 +638,10 @@ impl Machine {
     /// board's Nth transport by address).
     fn virtio_bus_by_name(&self, bus: &str) -> Result<DeviceId, MachineError> {
         let bad = || MachineError::Wiring(format!("Bus '{bus}' not found"));
-        let id = match bus.strip_prefix("virtio-mmio-bus.").map(str::parse::<usize>) {
+        let id = match bus
+            .strip_prefix("virtio-mmio-bus.")
+            .map(str::parse::<usize>)
+        {
             Some(Ok(n)) => {
                 let mut board: Vec<(u64, DeviceId)> = self
                     .device_ids()
@@ -631,7 +658,9 @@ impl Machine {
         };
         match self.device(id) {
             Some(e) if e.type_name == "virtio-mmio" => Ok(id),
-            _ => Err(MachineError::Wiring(format!("'{bus}' is not a virtio-mmio transport"))),
+            _ => Err(MachineError::Wiring(format!(
+                "'{bus}' is not a virtio-mmio transport"
+            ))),
         }
     }
 
@@ -703,7 +732,12 @@ impl Machine {
     }
 
     /// Maps region `index` of device `id` at `addr` (`x-sysbus-mmio-map`).
-    pub fn map_region(&mut self, id: DeviceId, index: usize, addr: u64) -> Result<(), MachineError> {
+    pub fn map_region(
+        &mut self,
+        id: DeviceId,
+        index: usize,
+        addr: u64,
+    ) -> Result<(), MachineError> {
         let e = self.device_mut(id)?;
         let label = e.label.clone();
         let spec = e.regions.get(index).cloned().ok_or_else(|| {
@@ -723,11 +757,22 @@ impl Machine {
                 name: name.to_string(),
                 base: addr,
                 size,
-                kind: RegionKind::Mmio { device: cell, index },
+                kind: RegionKind::Mmio {
+                    device: cell,
+                    index,
+                },
                 owner: Some(id),
             },
-            RegionSpec::Ram { name, block, readonly } => Region {
-                name: if name.is_empty() { label.clone() } else { name.to_string() },
+            RegionSpec::Ram {
+                name,
+                block,
+                readonly,
+            } => Region {
+                name: if name.is_empty() {
+                    label.clone()
+                } else {
+                    name.to_string()
+                },
                 base: addr,
                 size: block.size(),
                 kind: RegionKind::Ram { block, readonly },
@@ -747,11 +792,19 @@ impl Machine {
     }
 
     /// Wires output `out` of device `id` to `target`.
-    pub fn connect(&mut self, id: DeviceId, out: usize, target: WireTarget) -> Result<(), MachineError> {
+    pub fn connect(
+        &mut self,
+        id: DeviceId,
+        out: usize,
+        target: WireTarget,
+    ) -> Result<(), MachineError> {
         let (sink, line): (Rc<dyn IrqSink>, u32) = match target {
             WireTarget::Cpu { hart, bit } => {
                 let irqs = self.hart_irqs.get(hart as usize).ok_or_else(|| {
-                    MachineError::Wiring(format!("no hart {hart} (the machine has {})", self.harts.len()))
+                    MachineError::Wiring(format!(
+                        "no hart {hart} (the machine has {})",
+                        self.harts.len()
+                    ))
                 })?;
                 if bit >= 64 {
                     return Err(MachineError::Wiring(format!("mip bit {bit} out of range")));
@@ -759,7 +812,9 @@ impl Machine {
                 (Rc::new(CpuSink(Rc::clone(irqs))), bit)
             }
             WireTarget::Device { id: tid, input } => {
-                let t = self.device(tid).ok_or_else(|| MachineError::Wiring(format!("no device #{tid}")))?;
+                let t = self
+                    .device(tid)
+                    .ok_or_else(|| MachineError::Wiring(format!("no device #{tid}")))?;
                 if input >= t.inputs {
                     return Err(MachineError::Wiring(format!(
                         "device '{}' has no input unnamed-gpio-in[{input}] (it has {})",
@@ -779,7 +834,9 @@ impl Machine {
         let label = e.label.clone();
         let n = e.outputs.len();
         let line_out = e.outputs.get(out).cloned().ok_or_else(|| {
-            MachineError::Wiring(format!("device '{label}' has no output sysbus-irq[{out}] (it has {n})"))
+            MachineError::Wiring(format!(
+                "device '{label}' has no output sysbus-irq[{out}] (it has {n})"
+            ))
         })?;
         if let Some(w) = e.wires.get_mut(out) {
             *w = Some(target);

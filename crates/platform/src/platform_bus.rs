@@ -8,7 +8,9 @@ use breadboard_core::DeviceId;
 
 /// Natural alignment of a region: its size rounded up to a power of two, at least 4 KiB.
 fn alignment(size: u64) -> u64 {
-    size.checked_next_power_of_two().unwrap_or(1 << 63).max(0x1000)
+    size.checked_next_power_of_two()
+        .unwrap_or(1 << 63)
+        .max(0x1000)
 }
 
 /// Lowest naturally aligned free window of `size` bytes inside `[base, base+len)`. `[base,
@@ -66,10 +68,11 @@ pub fn place(m: &mut Machine, id: DeviceId) -> Result<(), MachineError> {
     }
     for (index, size) in sizes {
         let hint = m.pbus_full_below.max(pb.base);
-        let addr = first_fit(m, pb.base, pb.size, size, hint).ok_or_else(|| MachineError::BusFull {
-            device: label.clone(),
-            size,
-        })?;
+        let addr =
+            first_fit(m, pb.base, pb.size, size, hint).ok_or_else(|| MachineError::BusFull {
+                device: label.clone(),
+                size,
+            })?;
         m.map_region(id, index, addr)?;
         // Extend the fully occupied prefix of the window (amortized O(1) per placement).
         let mut full = hint;

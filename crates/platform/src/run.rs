@@ -66,7 +66,9 @@ impl Machine {
                 continue;
             }
             let Some(owner) = c.owner() else { continue };
-            let Some(e) = self.device(owner) else { continue };
+            let Some(e) = self.device(owner) else {
+                continue;
+            };
             if let Ok(mut d) = e.cell.try_borrow_mut() {
                 let n = d.can_receive();
                 if n > 0 {
@@ -151,7 +153,12 @@ impl Machine {
 
     /// Runs the machine until shutdown or quit. Before every slice `hooks` says whether the
     /// harts may run (QMP `stop`/`cont`, `-S`); it hears about guest resets and shutdowns.
-    pub fn run_with(&mut self, events: &Receiver<Event>, no_reboot: bool, hooks: &mut dyn RunHooks) -> Exit {
+    pub fn run_with(
+        &mut self,
+        events: &Receiver<Event>,
+        no_reboot: bool,
+        hooks: &mut dyn RunHooks,
+    ) -> Exit {
         let mut paused = false;
         loop {
             loop {
@@ -181,11 +188,17 @@ impl Machine {
             let (idle, request) = self.run_slice(SLICE);
             match request {
                 Some(MachineRequest::Shutdown { code }) => {
-                    hooks.event(RunEvent::Shutdown { guest: true, reason: "guest-shutdown" });
+                    hooks.event(RunEvent::Shutdown {
+                        guest: true,
+                        reason: "guest-shutdown",
+                    });
                     return Exit::Shutdown(code);
                 }
                 Some(MachineRequest::Reset) if no_reboot => {
-                    hooks.event(RunEvent::Shutdown { guest: true, reason: "guest-reset" });
+                    hooks.event(RunEvent::Shutdown {
+                        guest: true,
+                        reason: "guest-reset",
+                    });
                     return Exit::Shutdown(0);
                 }
                 Some(MachineRequest::Reset) => {
@@ -193,7 +206,10 @@ impl Machine {
                         tracing::error!("system reset failed: {e}");
                         return Exit::Shutdown(1);
                     }
-                    hooks.event(RunEvent::Reset { guest: true, reason: "guest-reset" });
+                    hooks.event(RunEvent::Reset {
+                        guest: true,
+                        reason: "guest-reset",
+                    });
                     continue;
                 }
                 None => {}
@@ -218,10 +234,16 @@ impl Machine {
                     }
                     ClockMode::Host => {}
                 }
-                if self.chardevs.all().iter().any(|c| c.pending_input() > 0 && c.owner().is_some()) {
+                if self
+                    .chardevs
+                    .all()
+                    .iter()
+                    .any(|c| c.pending_input() > 0 && c.owner().is_some())
+                {
                     continue;
                 }
-                let wait = deadline.map(|d| Duration::from_nanos(d.saturating_sub(self.clock.now())));
+                let wait =
+                    deadline.map(|d| Duration::from_nanos(d.saturating_sub(self.clock.now())));
                 let ev = match wait {
                     Some(w) => match events.recv_timeout(w) {
                         Ok(ev) => Some(ev),
@@ -237,9 +259,10 @@ impl Machine {
                     },
                 };
                 if let Some(ev) = ev
-                    && let Some(x) = self.handle_event(ev, &mut paused) {
-                        return x;
-                    }
+                    && let Some(x) = self.handle_event(ev, &mut paused)
+                {
+                    return x;
+                }
             }
         }
     }

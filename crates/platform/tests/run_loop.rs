@@ -1,6 +1,11 @@
 //! The main loop (`Machine::run`) end to end with tiny raw programs on `virt`.
 
-#![allow(clippy::expect_used, clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 use std::rc::Rc;
 use std::sync::mpsc;
@@ -19,12 +24,20 @@ fn virt_icount_running(smp: u32, words: &[u32]) -> Machine {
         icount_shift: Some(0),
         ..Default::default()
     };
-    let mut m = Machine::create(&opts, r, Rc::new(ChardevRegistry::default()), Rc::new(DriveRegistry::default()))
-        .expect("virt builds");
+    let mut m = Machine::create(
+        &opts,
+        r,
+        Rc::new(ChardevRegistry::default()),
+        Rc::new(DriveRegistry::default()),
+    )
+    .expect("virt builds");
     let data = words.iter().flat_map(|w| w.to_le_bytes()).collect();
     m.finish(&BootOptions {
         firmware: Firmware::None,
-        kernel: Some(Image { name: "program.bin".into(), data }),
+        kernel: Some(Image {
+            name: "program.bin".into(),
+            data,
+        }),
         ..Default::default()
     })
     .expect("finish");
@@ -65,7 +78,10 @@ fn test_timer_expiring_in_the_slice_that_ends_in_wfi_wakes_the_hart() {
         0x01ff_2023, // 2: sw t6, 0(t5)
         0x0000_006f, // j .
     ];
-    assert_eq!(run_without_io(&mut virt_icount_running(1, &program)), Exit::Shutdown(0));
+    assert_eq!(
+        run_without_io(&mut virt_icount_running(1, &program)),
+        Exit::Shutdown(0)
+    );
 }
 
 #[test]
@@ -97,7 +113,10 @@ fn test_interrupt_raised_by_a_later_hart_in_the_slice_wakes_a_waiting_hart() {
         0x1050_0073, // 4: wfi                  (mie = 0: waits for ever)
         0xffdf_f06f, // j     4b
     ];
-    assert_eq!(run_without_io(&mut virt_icount_running(2, &program)), Exit::Shutdown(0));
+    assert_eq!(
+        run_without_io(&mut virt_icount_running(2, &program)),
+        Exit::Shutdown(0)
+    );
 }
 
 /// Runs the machine with no I/O thread: once the harts wait with nothing armed, the loop

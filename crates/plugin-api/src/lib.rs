@@ -256,7 +256,16 @@ impl Host {
         }
         let mut buf = vec![0u8; len];
         // SAFETY: `buf` has room for `len` bytes.
-        if unsafe { f(self.raw, name.as_ptr(), buf.as_mut_ptr().cast(), len, &mut len) } != BB_OK {
+        if unsafe {
+            f(
+                self.raw,
+                name.as_ptr(),
+                buf.as_mut_ptr().cast(),
+                len,
+                &mut len,
+            )
+        } != BB_OK
+        {
             return None;
         }
         buf.truncate(len);
@@ -403,7 +412,10 @@ unsafe fn with_dev<D: PluginDevice, R>(p: *mut c_void, dead: R, f: impl FnOnce(&
             if let Some(d) = inst.dev.take() {
                 std::mem::forget(d);
             }
-            inst.host.mark_broken(&format!("plugin device panicked: {}", panic_message(&*payload)));
+            inst.host.mark_broken(&format!(
+                "plugin device panicked: {}",
+                panic_message(&*payload)
+            ));
             dead
         }
     }
@@ -432,15 +444,28 @@ unsafe extern "C" fn shim_create<D: PluginDevice>(
         return std::ptr::null_mut();
     }
     let levels = Box::new(Cell::new(0u64));
-    let h = Host { raw: host, api, irq_levels: &*levels };
+    let h = Host {
+        raw: host,
+        api,
+        irq_levels: &*levels,
+    };
     match catch_unwind(AssertUnwindSafe(|| D::create(h))) {
-        Ok(Ok(dev)) => Box::into_raw(Box::new(Instance { host: h, dev: Some(dev), _irq_levels: levels })).cast(),
+        Ok(Ok(dev)) => Box::into_raw(Box::new(Instance {
+            host: h,
+            dev: Some(dev),
+            _irq_levels: levels,
+        }))
+        .cast(),
         Ok(Err(msg)) => {
             write_err(err, cap, &msg);
             std::ptr::null_mut()
         }
         Err(p) => {
-            write_err(err, cap, &format!("plugin panicked in create: {}", panic_message(&*p)));
+            write_err(
+                err,
+                cap,
+                &format!("plugin panicked in create: {}", panic_message(&*p)),
+            );
             std::ptr::null_mut()
         }
     }
@@ -458,12 +483,23 @@ unsafe extern "C" fn shim_destroy<D: PluginDevice>(p: *mut c_void) {
     }
 }
 
-unsafe extern "C" fn shim_read<D: PluginDevice>(p: *mut c_void, r: u32, off: u64, size: u32) -> u64 {
+unsafe extern "C" fn shim_read<D: PluginDevice>(
+    p: *mut c_void,
+    r: u32,
+    off: u64,
+    size: u32,
+) -> u64 {
     // SAFETY: the host passes the pointer `create` returned.
     unsafe { with_dev::<D, _>(p, 0, |d| d.read(r, off, size)) }
 }
 
-unsafe extern "C" fn shim_write<D: PluginDevice>(p: *mut c_void, r: u32, off: u64, size: u32, v: u64) {
+unsafe extern "C" fn shim_write<D: PluginDevice>(
+    p: *mut c_void,
+    r: u32,
+    off: u64,
+    size: u32,
+    v: u64,
+) {
     // SAFETY: the host passes the pointer `create` returned.
     unsafe { with_dev::<D, _>(p, (), |d| d.write(r, off, size, v)) }
 }
@@ -511,7 +547,11 @@ unsafe extern "C" fn shim_write_fdt<D: PluginDevice>(p: *mut c_void, fdt: *mut b
     }
 }
 
-unsafe extern "C" fn shim_snapshot_save<D: PluginDevice>(p: *mut c_void, buf: *mut u8, cap: usize) -> usize {
+unsafe extern "C" fn shim_snapshot_save<D: PluginDevice>(
+    p: *mut c_void,
+    buf: *mut u8,
+    cap: usize,
+) -> usize {
     // SAFETY: the host passes the pointer `create` returned.
     let bytes = unsafe { with_dev::<D, _>(p, Vec::new(), |d| d.snapshot_save()) };
     if !buf.is_null() && cap >= bytes.len() {
@@ -521,7 +561,11 @@ unsafe extern "C" fn shim_snapshot_save<D: PluginDevice>(p: *mut c_void, buf: *m
     bytes.len()
 }
 
-unsafe extern "C" fn shim_snapshot_load<D: PluginDevice>(p: *mut c_void, buf: *const u8, len: usize) -> c_int {
+unsafe extern "C" fn shim_snapshot_load<D: PluginDevice>(
+    p: *mut c_void,
+    buf: *const u8,
+    len: usize,
+) -> c_int {
     let data = if buf.is_null() || len == 0 {
         &[][..]
     } else {
@@ -561,7 +605,9 @@ pub struct TypeBuilder {
 
 impl std::fmt::Debug for TypeBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TypeBuilder").field("name", &self.name).finish()
+        f.debug_struct("TypeBuilder")
+            .field("name", &self.name)
+            .finish()
     }
 }
 
@@ -635,7 +681,14 @@ impl TypeBuilder {
     }
 
     /// Declares a property. `default` `None` makes it required, `Some("")` optional and unset.
-    pub fn prop(mut self, kind: PropKind, name: &str, default: Option<&str>, doc: &str, max: Option<u64>) -> Self {
+    pub fn prop(
+        mut self,
+        kind: PropKind,
+        name: &str,
+        default: Option<&str>,
+        doc: &str,
+        max: Option<u64>,
+    ) -> Self {
         self.props.push(PropDesc {
             kind,
             name: cstring(name),

@@ -31,30 +31,111 @@ fn table() -> Vec<(String, u64, String)> {
         };
     }
     layout!(bb_host_api {
-        size, abi_major, abi_minor, now_ns, timer_mod, timer_del, irq_set, dma_read, dma_write,
-        chr_write, log, prop_u64, prop_bool, prop_str, fdt_prop_u32, fdt_prop_cells,
-        fdt_prop_string, fdt_prop_empty, mark_broken
+        size,
+        abi_major,
+        abi_minor,
+        now_ns,
+        timer_mod,
+        timer_del,
+        irq_set,
+        dma_read,
+        dma_write,
+        chr_write,
+        log,
+        prop_u64,
+        prop_bool,
+        prop_str,
+        fdt_prop_u32,
+        fdt_prop_cells,
+        fdt_prop_string,
+        fdt_prop_empty,
+        mark_broken
     });
-    layout!(bb_prop_decl { size, kind, name, default_value, doc, max });
-    layout!(bb_region_decl { size, reserved, name, length });
+    layout!(bb_prop_decl {
+        size,
+        kind,
+        name,
+        default_value,
+        doc,
+        max
+    });
+    layout!(bb_region_decl {
+        size,
+        reserved,
+        name,
+        length
+    });
     layout!(bb_device_ops {
-        size, reserved, create, destroy, read, write, reset, timer, set_gpio, can_receive,
-        receive, write_fdt, snapshot_save, snapshot_load
+        size,
+        reserved,
+        create,
+        destroy,
+        read,
+        write,
+        reset,
+        timer,
+        set_gpio,
+        can_receive,
+        receive,
+        write_fdt,
+        snapshot_save,
+        snapshot_load
     });
     layout!(bb_device_type {
-        size, user_creatable, name, description, compatible, n_compatible, node_name, props,
-        n_props, regions, n_regions, num_irqs, num_gpio_in, ops
+        size,
+        user_creatable,
+        name,
+        description,
+        compatible,
+        n_compatible,
+        node_name,
+        props,
+        n_props,
+        regions,
+        n_regions,
+        num_irqs,
+        num_gpio_in,
+        ops
     });
-    layout!(bb_plugin_info { size, reserved, name, types, n_types });
+    layout!(bb_plugin_info {
+        size,
+        reserved,
+        name,
+        types,
+        n_types
+    });
     layout!(bb_plugin_abi {
-        magic, abi_major, abi_minor, plugin_info_size, device_type_size, device_ops_size,
-        prop_decl_size, region_decl_size, host_api_size
+        magic,
+        abi_major,
+        abi_minor,
+        plugin_info_size,
+        device_type_size,
+        device_ops_size,
+        prop_decl_size,
+        region_decl_size,
+        host_api_size
     });
     consts!(
-        BB_ABI_MAJOR, BB_ABI_MINOR, BB_PLUGIN_MAGIC, BB_PROP_INT, BB_PROP_SIZE, BB_PROP_BOOL,
-        BB_PROP_STR, BB_PROP_CHARDEV, BB_PROP_LINK, BB_LOG_GUEST_ERROR, BB_LOG_UNIMP, BB_LOG_INFO,
-        BB_OK, BB_ERR_UNMAPPED, BB_ERR_READONLY, BB_ERR_MMIO, BB_ERR_INVAL, BB_ERR_NOSPACE,
-        BB_DEVICE_OPS_SIZE_1_0, BB_HOST_API_SIZE_1_0
+        BB_ABI_MAJOR,
+        BB_ABI_MINOR,
+        BB_PLUGIN_MAGIC,
+        BB_PROP_INT,
+        BB_PROP_SIZE,
+        BB_PROP_BOOL,
+        BB_PROP_STR,
+        BB_PROP_CHARDEV,
+        BB_PROP_LINK,
+        BB_LOG_GUEST_ERROR,
+        BB_LOG_UNIMP,
+        BB_LOG_INFO,
+        BB_OK,
+        BB_ERR_UNMAPPED,
+        BB_ERR_READONLY,
+        BB_ERR_MMIO,
+        BB_ERR_INVAL,
+        BB_ERR_NOSPACE,
+        BB_DEVICE_OPS_SIZE_1_0,
+        BB_HOST_API_SIZE_1_0
     );
     t
 }
@@ -65,11 +146,12 @@ fn test_header_matches_rust_definitions() {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("header-probe");
     std::fs::create_dir_all(&dir).expect("tmpdir");
     let t = table();
-    let mut c = String::from(
-        "#include <breadboard/plugin.h>\n#include <stdio.h>\nint main(void) {\n",
-    );
+    let mut c =
+        String::from("#include <breadboard/plugin.h>\n#include <stdio.h>\nint main(void) {\n");
     for (name, _, expr) in &t {
-        c.push_str(&format!("    printf(\"%s=%lld\\n\", \"{name}\", (long long)({expr}));\n"));
+        c.push_str(&format!(
+            "    printf(\"%s=%lld\\n\", \"{name}\", (long long)({expr}));\n"
+        ));
     }
     c.push_str("    return 0;\n}\n");
     let src = dir.join("probe.c");
@@ -98,7 +180,11 @@ fn test_header_matches_rust_definitions() {
             diffs.push(format!("{name}: C {c:?}, Rust {rust}"));
         }
     }
-    assert!(diffs.is_empty(), "plugin.h and sys.rs disagree:\n{}", diffs.join("\n"));
+    assert!(
+        diffs.is_empty(),
+        "plugin.h and sys.rs disagree:\n{}",
+        diffs.join("\n")
+    );
     assert!(t.len() > 80, "every field is checked ({} entries)", t.len());
 }
 
@@ -108,8 +194,11 @@ fn test_header_compiles_as_cxx() {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("header-probe");
     std::fs::create_dir_all(&dir).expect("tmpdir");
     let src = dir.join("probe.cc");
-    std::fs::write(&src, "#include <breadboard/plugin.h>\nint main() { return sizeof(bb_host_api) == 0; }\n")
-        .expect("write");
+    std::fs::write(
+        &src,
+        "#include <breadboard/plugin.h>\nint main() { return sizeof(bb_host_api) == 0; }\n",
+    )
+    .expect("write");
     let Ok(st) = Command::new("c++")
         .args(["-Wall", "-Werror", "-fsyntax-only", "-I"])
         .arg(&include)

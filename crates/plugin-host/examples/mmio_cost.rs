@@ -23,15 +23,31 @@ use breadboard_core::{ChardevRegistry, DriveRegistry, TypeRegistry};
 use breadboard_platform::{DeviceOption, Machine, MachineOptions};
 
 fn main() {
-    let iters: u64 = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(5_000_000);
+    let iters: u64 = std::env::args()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(5_000_000);
     let exe = std::env::current_exe().expect("exe");
-    let plugin = exe.parent().unwrap_or(Path::new(".")).join("libbb_uart_plugin.so");
+    let plugin = exe
+        .parent()
+        .unwrap_or(Path::new("."))
+        .join("libbb_uart_plugin.so");
     let mut reg = TypeRegistry::new();
     breadboard_devices::register_builtin(&mut reg);
-    breadboard_plugin_host::load(&plugin, &mut reg).expect("build the examples first: libbb_uart_plugin.so");
-    let opts = MachineOptions { machine: "virt".into(), smp: Some(1), ..Default::default() };
-    let mut m = Machine::create(&opts, reg, Rc::new(ChardevRegistry::default()), Rc::new(DriveRegistry::default()))
-        .expect("virt");
+    breadboard_plugin_host::load(&plugin, &mut reg)
+        .expect("build the examples first: libbb_uart_plugin.so");
+    let opts = MachineOptions {
+        machine: "virt".into(),
+        smp: Some(1),
+        ..Default::default()
+    };
+    let mut m = Machine::create(
+        &opts,
+        reg,
+        Rc::new(ChardevRegistry::default()),
+        Rc::new(DriveRegistry::default()),
+    )
+    .expect("virt");
     let mut bases = Vec::new();
     let devices = [
         ("ns16550a", "builtin ns16550a", 7, 1),
@@ -41,17 +57,26 @@ fn main() {
     ];
     for (ty, id, _, _) in devices {
         let d = m
-            .add_user_device(&DeviceOption { driver: ty.into(), id: Some(id.replace(' ', "-")), props: vec![] })
+            .add_user_device(&DeviceOption {
+                driver: ty.into(),
+                id: Some(id.replace(' ', "-")),
+                props: vec![],
+            })
             .expect("device");
         bases.push((id, d));
     }
     m.bind().expect("bind");
     m.reset_devices();
     let addr = |d: usize| m.device(d).and_then(|e| e.mapped[0]).expect("mapped");
-    let targets: Vec<(&str, u64, u8)> =
-        bases.iter().zip(devices).map(|(&(id, d), (_, _, off, size))| (id, addr(d) + off, size)).collect();
+    let targets: Vec<(&str, u64, u8)> = bases
+        .iter()
+        .zip(devices)
+        .map(|(&(id, d), (_, _, off, size))| (id, addr(d) + off, size))
+        .collect();
 
-    println!("mmio_cost: {iters} accesses per measurement, ns per access (best of 7 rounds, devices interleaved)");
+    println!(
+        "mmio_cost: {iters} accesses per measurement, ns per access (best of 7 rounds, devices interleaved)"
+    );
     // Rounds interleave the devices so host noise (other load, frequency changes) hits both
     // sides of a pair alike; the best round of each is kept.
     let mut results = vec![(f64::MAX, f64::MAX); targets.len()];
@@ -76,7 +101,11 @@ fn main() {
     }
     for (pair, r) in ["ns16550a", "ibex-uart"].iter().zip(results.chunks(2)) {
         if let [(br, bw), (pr, pw)] = r {
-            println!("{pair:>9} plugin/built-in: read {:.2}x  write {:.2}x  (goal <= 1.5x)", pr / br, pw / bw);
+            println!(
+                "{pair:>9} plugin/built-in: read {:.2}x  write {:.2}x  (goal <= 1.5x)",
+                pr / br,
+                pw / bw
+            );
         }
     }
 }

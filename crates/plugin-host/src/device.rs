@@ -14,8 +14,8 @@ use std::rc::Rc;
 
 use breadboard_core::fdt::{FdtError, FdtWriter, NodeResources};
 use breadboard_core::{
-    AccessError, Chardev, Clock, Device, DeviceCtx, DeviceError, DeviceType, FdtPlacement, GuestMemory,
-    IrqLine, PropKind, PropValue, Props, RegionSpec, TimerHandle,
+    AccessError, Chardev, Clock, Device, DeviceCtx, DeviceError, DeviceType, FdtPlacement,
+    GuestMemory, IrqLine, PropKind, PropValue, Props, RegionSpec, TimerHandle,
 };
 use breadboard_plugin_api::sys::*;
 
@@ -75,7 +75,11 @@ unsafe extern "C" fn host_irq_set(h: *mut bb_host, line: u32, level: c_int) {
     let Some(c) = (unsafe { ctx(h) }) else { return };
     match c.irqs.get(line as usize) {
         Some(l) => l.set(level != 0),
-        None => tracing::error!("{}: plugin drove IRQ output {line}, it has {}", c.name, c.irqs.len()),
+        None => tracing::error!(
+            "{}: plugin drove IRQ output {line}, it has {}",
+            c.name,
+            c.irqs.len()
+        ),
     }
 }
 
@@ -89,9 +93,16 @@ fn dma_status(r: Result<(), AccessError>) -> c_int {
     }
 }
 
-unsafe extern "C" fn host_dma_read(h: *mut bb_host, addr: u64, buf: *mut c_void, len: usize) -> c_int {
+unsafe extern "C" fn host_dma_read(
+    h: *mut bb_host,
+    addr: u64,
+    buf: *mut c_void,
+    len: usize,
+) -> c_int {
     // SAFETY: the plugin passes its own handle.
-    let Some(c) = (unsafe { ctx(h) }) else { return BB_ERR_INVAL };
+    let Some(c) = (unsafe { ctx(h) }) else {
+        return BB_ERR_INVAL;
+    };
     if buf.is_null() {
         return if len == 0 { BB_OK } else { BB_ERR_INVAL };
     }
@@ -100,9 +111,16 @@ unsafe extern "C" fn host_dma_read(h: *mut bb_host, addr: u64, buf: *mut c_void,
     dma_status(c.dma.read(addr, out))
 }
 
-unsafe extern "C" fn host_dma_write(h: *mut bb_host, addr: u64, buf: *const c_void, len: usize) -> c_int {
+unsafe extern "C" fn host_dma_write(
+    h: *mut bb_host,
+    addr: u64,
+    buf: *const c_void,
+    len: usize,
+) -> c_int {
     // SAFETY: the plugin passes its own handle.
-    let Some(c) = (unsafe { ctx(h) }) else { return BB_ERR_INVAL };
+    let Some(c) = (unsafe { ctx(h) }) else {
+        return BB_ERR_INVAL;
+    };
     if buf.is_null() {
         return if len == 0 { BB_OK } else { BB_ERR_INVAL };
     }
@@ -113,7 +131,9 @@ unsafe extern "C" fn host_dma_write(h: *mut bb_host, addr: u64, buf: *const c_vo
 
 unsafe extern "C" fn host_chr_write(h: *mut bb_host, buf: *const u8, len: usize) -> usize {
     // SAFETY: the plugin passes its own handle.
-    let Some(c) = (unsafe { ctx(h) }) else { return 0 };
+    let Some(c) = (unsafe { ctx(h) }) else {
+        return 0;
+    };
     let Some(chr) = &c.chardev else { return 0 };
     if buf.is_null() {
         return 0;
@@ -150,7 +170,9 @@ impl HostCtx {
 
 unsafe extern "C" fn host_prop_u64(h: *mut bb_host, name: *const c_char, out: *mut u64) -> c_int {
     // SAFETY: the plugin passes its own handle.
-    let Some(c) = (unsafe { ctx(h) }) else { return BB_ERR_INVAL };
+    let Some(c) = (unsafe { ctx(h) }) else {
+        return BB_ERR_INVAL;
+    };
     match c.prop(name) {
         Some((PropKind::Int | PropKind::Size, Some(PropValue::U64(v)))) if !out.is_null() => {
             // SAFETY: non-NULL out-pointer from the plugin.
@@ -161,9 +183,15 @@ unsafe extern "C" fn host_prop_u64(h: *mut bb_host, name: *const c_char, out: *m
     }
 }
 
-unsafe extern "C" fn host_prop_bool(h: *mut bb_host, name: *const c_char, out: *mut c_int) -> c_int {
+unsafe extern "C" fn host_prop_bool(
+    h: *mut bb_host,
+    name: *const c_char,
+    out: *mut c_int,
+) -> c_int {
     // SAFETY: the plugin passes its own handle.
-    let Some(c) = (unsafe { ctx(h) }) else { return BB_ERR_INVAL };
+    let Some(c) = (unsafe { ctx(h) }) else {
+        return BB_ERR_INVAL;
+    };
     match c.prop(name) {
         Some((PropKind::Bool, v)) if !out.is_null() => {
             // SAFETY: non-NULL out-pointer from the plugin.
@@ -182,7 +210,9 @@ unsafe extern "C" fn host_prop_str(
     len: *mut usize,
 ) -> c_int {
     // SAFETY: the plugin passes its own handle.
-    let Some(c) = (unsafe { ctx(h) }) else { return BB_ERR_INVAL };
+    let Some(c) = (unsafe { ctx(h) }) else {
+        return BB_ERR_INVAL;
+    };
     let s = match c.prop(name) {
         Some((PropKind::Str | PropKind::Chardev | PropKind::Link, v)) => match v {
             Some(PropValue::Str(s)) => s.as_str(),
@@ -223,13 +253,22 @@ fn fdt_status(r: Result<(), FdtError>) -> c_int {
 
 unsafe extern "C" fn host_fdt_u32(f: *mut bb_fdt, name: *const c_char, v: u32) -> c_int {
     // SAFETY: handle and name from the plugin, valid for the call.
-    let (Some(w), Some(n)) = (unsafe { fdt_ctx(f) }, unsafe { cstr(name) }) else { return BB_ERR_INVAL };
+    let (Some(w), Some(n)) = (unsafe { fdt_ctx(f) }, unsafe { cstr(name) }) else {
+        return BB_ERR_INVAL;
+    };
     fdt_status(w.property_u32(n, v))
 }
 
-unsafe extern "C" fn host_fdt_cells(f: *mut bb_fdt, name: *const c_char, cells: *const u32, len: usize) -> c_int {
+unsafe extern "C" fn host_fdt_cells(
+    f: *mut bb_fdt,
+    name: *const c_char,
+    cells: *const u32,
+    len: usize,
+) -> c_int {
     // SAFETY: handle and name from the plugin, valid for the call.
-    let (Some(w), Some(n)) = (unsafe { fdt_ctx(f) }, unsafe { cstr(name) }) else { return BB_ERR_INVAL };
+    let (Some(w), Some(n)) = (unsafe { fdt_ctx(f) }, unsafe { cstr(name) }) else {
+        return BB_ERR_INVAL;
+    };
     if cells.is_null() && len > 0 {
         return BB_ERR_INVAL;
     }
@@ -242,10 +281,15 @@ unsafe extern "C" fn host_fdt_cells(f: *mut bb_fdt, name: *const c_char, cells: 
     fdt_status(w.property_array_u32(n, v))
 }
 
-unsafe extern "C" fn host_fdt_string(f: *mut bb_fdt, name: *const c_char, value: *const c_char) -> c_int {
+unsafe extern "C" fn host_fdt_string(
+    f: *mut bb_fdt,
+    name: *const c_char,
+    value: *const c_char,
+) -> c_int {
     // SAFETY: handle and strings from the plugin, valid for the call.
-    let (Some(w), Some(n), Some(v)) = (unsafe { fdt_ctx(f) }, unsafe { cstr(name) }, unsafe { cstr(value) })
-    else {
+    let (Some(w), Some(n), Some(v)) = (unsafe { fdt_ctx(f) }, unsafe { cstr(name) }, unsafe {
+        cstr(value)
+    }) else {
         return BB_ERR_INVAL;
     };
     fdt_status(w.property_string(n, v))
@@ -253,7 +297,9 @@ unsafe extern "C" fn host_fdt_string(f: *mut bb_fdt, name: *const c_char, value:
 
 unsafe extern "C" fn host_fdt_empty(f: *mut bb_fdt, name: *const c_char) -> c_int {
     // SAFETY: handle and name from the plugin, valid for the call.
-    let (Some(w), Some(n)) = (unsafe { fdt_ctx(f) }, unsafe { cstr(name) }) else { return BB_ERR_INVAL };
+    let (Some(w), Some(n)) = (unsafe { fdt_ctx(f) }, unsafe { cstr(name) }) else {
+        return BB_ERR_INVAL;
+    };
     fdt_status(w.property_null(n))
 }
 
@@ -269,7 +315,10 @@ unsafe extern "C" fn host_mark_broken(h: *mut bb_host, msg: *const c_char, len: 
         // SAFETY: the plugin gives `len` readable bytes at `msg`.
         String::from_utf8_lossy(unsafe { std::slice::from_raw_parts(msg.cast::<u8>(), len) })
     };
-    tracing::error!("{}: device is broken and now ignored (reads 0, writes dropped): {text}", c.name);
+    tracing::error!(
+        "{}: device is broken and now ignored (reads 0, writes dropped): {text}",
+        c.name
+    );
 }
 
 /// The host services every plugin gets.
@@ -336,7 +385,11 @@ impl PluginDevice {
 
     /// Restores snapshot state.
     pub fn snapshot_load(&mut self, data: &[u8]) -> Result<(), String> {
-        let f = self.ty.ops.snapshot_load.ok_or("the plugin does not support snapshots")?;
+        let f = self
+            .ty
+            .ops
+            .snapshot_load
+            .ok_or("the plugin does not support snapshots")?;
         if self.is_broken() {
             return Err("the device is broken".into());
         }
@@ -361,13 +414,20 @@ impl Drop for PluginDevice {
 
 impl Device for PluginDevice {
     fn snapshot_save(&self) -> Result<Vec<u8>, breadboard_core::snapshot::SnapshotError> {
-        PluginDevice::snapshot_save(self)
-            .ok_or_else(|| breadboard_core::snapshot::SnapshotError::Unsupported(self.ty.name.to_string()))
+        PluginDevice::snapshot_save(self).ok_or_else(|| {
+            breadboard_core::snapshot::SnapshotError::Unsupported(self.ty.name.to_string())
+        })
     }
 
-    fn snapshot_load(&mut self, data: &[u8]) -> Result<(), breadboard_core::snapshot::SnapshotError> {
+    fn snapshot_load(
+        &mut self,
+        data: &[u8],
+    ) -> Result<(), breadboard_core::snapshot::SnapshotError> {
         PluginDevice::snapshot_load(self, data).map_err(|e| {
-            breadboard_core::snapshot::SnapshotError::Corrupt(format!("device '{}': {e}", self.ty.name))
+            breadboard_core::snapshot::SnapshotError::Corrupt(format!(
+                "device '{}': {e}",
+                self.ty.name
+            ))
         })
     }
 
@@ -375,7 +435,10 @@ impl Device for PluginDevice {
         self.ty
             .regions
             .iter()
-            .map(|(name, size)| RegionSpec::Mmio { name: Cow::Owned(name.clone()), size: *size })
+            .map(|(name, size)| RegionSpec::Mmio {
+                name: Cow::Owned(name.clone()),
+                size: *size,
+            })
             .collect()
     }
 
@@ -383,7 +446,9 @@ impl Device for PluginDevice {
         if self.is_broken() {
             return 0;
         }
-        let Some(read) = self.ty.ops.read else { return 0 };
+        let Some(read) = self.ty.ops.read else {
+            return 0;
+        };
         // SAFETY: the plugin's callback with its own device pointer.
         unsafe { read(self.dev.as_ptr(), region as u32, offset, u32::from(size)) }
     }
@@ -394,7 +459,15 @@ impl Device for PluginDevice {
         }
         if let Some(write) = self.ty.ops.write {
             // SAFETY: the plugin's callback with its own device pointer.
-            unsafe { write(self.dev.as_ptr(), region as u32, offset, u32::from(size), value) }
+            unsafe {
+                write(
+                    self.dev.as_ptr(),
+                    region as u32,
+                    offset,
+                    u32::from(size),
+                    value,
+                )
+            }
         }
     }
 
@@ -458,7 +531,11 @@ impl Device for PluginDevice {
     }
 
     fn fdt_placement(&self) -> FdtPlacement {
-        if self.ty.compatible.is_empty() { FdtPlacement::None } else { FdtPlacement::Soc }
+        if self.ty.compatible.is_empty() {
+            FdtPlacement::None
+        } else {
+            FdtPlacement::Soc
+        }
     }
 
     fn write_fdt(&self, fdt: &mut FdtWriter, res: &NodeResources) -> Result<(), FdtError> {
@@ -470,7 +547,10 @@ impl Device for PluginDevice {
             // SAFETY: `c` outlives the call and is the only path to the writer meanwhile.
             let status = unsafe { f(self.dev.as_ptr(), (&raw mut c).cast::<bb_fdt>()) };
             if status != BB_OK {
-                tracing::error!("{}: plugin failed to write its DT properties ({status})", self.host().name);
+                tracing::error!(
+                    "{}: plugin failed to write its DT properties ({status})",
+                    self.host().name
+                );
                 return Err(FdtError::InvalidString);
             }
         }
@@ -484,8 +564,11 @@ pub(crate) fn device_type(lib: Rc<Library>, desc: TypeDesc) -> DeviceType {
     let compatible: &'static [&'static str] = {
         // `DeviceType::compatible` is `'static`: a plugin's types live as long as the
         // process (libraries are never unloaded), so leak the few strings.
-        let v: Vec<&'static str> =
-            desc.compatible.iter().map(|s| &*Box::leak(s.clone().into_boxed_str())).collect();
+        let v: Vec<&'static str> = desc
+            .compatible
+            .iter()
+            .map(|s| &*Box::leak(s.clone().into_boxed_str()))
+            .collect();
         Box::leak(v.into_boxed_slice())
     };
     let d = Rc::clone(&desc);
@@ -501,7 +584,12 @@ pub(crate) fn device_type(lib: Rc<Library>, desc: TypeDesc) -> DeviceType {
     }
 }
 
-fn make(lib: &Rc<Library>, ty: &Rc<TypeDesc>, props: &Props, ctx: &DeviceCtx<'_>) -> Result<Box<dyn Device>, DeviceError> {
+fn make(
+    lib: &Rc<Library>,
+    ty: &Rc<TypeDesc>,
+    props: &Props,
+    ctx: &DeviceCtx<'_>,
+) -> Result<Box<dyn Device>, DeviceError> {
     let mut chardev = None;
     for p in ty.props.iter().filter(|p| p.kind == PropKind::Chardev) {
         let c = ctx.chardev(props, &p.name)?;
@@ -517,20 +605,39 @@ fn make(lib: &Rc<Library>, ty: &Rc<TypeDesc>, props: &Props, ctx: &DeviceCtx<'_>
         irqs: (0..ty.num_irqs).map(|_| IrqLine::new()).collect(),
         chardev,
         props: props.clone(),
-        kinds: ty.props.iter().map(|p| (p.name.to_string(), p.kind)).collect(),
+        kinds: ty
+            .props
+            .iter()
+            .map(|p| (p.name.to_string(), p.kind))
+            .collect(),
         broken: Cell::new(false),
     });
     let host = NonNull::from(Box::leak(host));
     let Some(create) = ty.ops.create else {
         // SAFETY: just leaked above, not shared with anyone.
         drop(unsafe { Box::from_raw(host.as_ptr()) });
-        return Err(DeviceError::Realize(format!("plugin type '{}' has no create", ty.name)));
+        return Err(DeviceError::Realize(format!(
+            "plugin type '{}' has no create",
+            ty.name
+        )));
     };
     let mut err = [0u8; 512];
     // SAFETY: the ABI's create: our handle, the static table, an error buffer of its size.
-    let dev = unsafe { create(host.as_ptr().cast(), &HOST_API, err.as_mut_ptr().cast(), err.len()) };
+    let dev = unsafe {
+        create(
+            host.as_ptr().cast(),
+            &HOST_API,
+            err.as_mut_ptr().cast(),
+            err.len(),
+        )
+    };
     match NonNull::new(dev) {
-        Some(dev) => Ok(Box::new(PluginDevice { dev, host, ty: Rc::clone(ty), _lib: Rc::clone(lib) })),
+        Some(dev) => Ok(Box::new(PluginDevice {
+            dev,
+            host,
+            ty: Rc::clone(ty),
+            _lib: Rc::clone(lib),
+        })),
         None => {
             // SAFETY: create failed, so the plugin keeps no reference to the handle.
             drop(unsafe { Box::from_raw(host.as_ptr()) });

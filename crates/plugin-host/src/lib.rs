@@ -50,7 +50,9 @@ pub enum PluginError {
         magic: u32,
     },
     /// Built for another major ABI version.
-    #[error("plugin '{path}' uses plugin ABI {major}.{minor}; this breadboard speaks {host_major}.x")]
+    #[error(
+        "plugin '{path}' uses plugin ABI {major}.{minor}; this breadboard speaks {host_major}.x"
+    )]
     MajorMismatch {
         /// Plugin path.
         path: PathBuf,
@@ -167,10 +169,16 @@ pub fn load(path: &Path, registry: &mut TypeRegistry) -> Result<LoadedPlugin, Pl
 }
 
 /// Loads and validates a plugin and builds its types without registering them.
-pub fn prepare(path: &Path, registry: &TypeRegistry) -> Result<(LoadedPlugin, Vec<DeviceType>), PluginError> {
+pub fn prepare(
+    path: &Path,
+    registry: &TypeRegistry,
+) -> Result<(LoadedPlugin, Vec<DeviceType>), PluginError> {
     let p = path.to_path_buf();
     if !path.exists() {
-        return Err(PluginError::Open { path: p, reason: "No such file or directory".into() });
+        return Err(PluginError::Open {
+            path: p,
+            reason: "No such file or directory".into(),
+        });
     }
     // dlopen needs a path with a slash to skip the library search path.
     let open_path = if path.is_absolute() || path.components().count() > 1 {
@@ -180,26 +188,40 @@ pub fn prepare(path: &Path, registry: &TypeRegistry) -> Result<(LoadedPlugin, Ve
     };
     // SAFETY: loading a library runs its initializers; loading a plugin means trusting it,
     // as QEMU's TCG plugins do. The `-plugin` user chose this file.
-    let lib = unsafe { libloading::Library::new(&open_path) }
-        .map_err(|e| PluginError::Open { path: p.clone(), reason: e.to_string() })?;
+    let lib = unsafe { libloading::Library::new(&open_path) }.map_err(|e| PluginError::Open {
+        path: p.clone(),
+        reason: e.to_string(),
+    })?;
     // SAFETY: the symbol is declared by the ABI as a `const bb_plugin_abi`; we copy it out.
     let abi: bb_plugin_abi = unsafe {
-        let sym = lib
-            .get::<*const bb_plugin_abi>(ABI_SYMBOL)
-            .map_err(|_| PluginError::MissingSymbol { path: p.clone(), symbol: "breadboard_plugin_abi" })?;
+        let sym = lib.get::<*const bb_plugin_abi>(ABI_SYMBOL).map_err(|_| {
+            PluginError::MissingSymbol {
+                path: p.clone(),
+                symbol: "breadboard_plugin_abi",
+            }
+        })?;
         let ptr: *const bb_plugin_abi = *sym;
         if ptr.is_null() {
-            return Err(PluginError::MissingSymbol { path: p, symbol: "breadboard_plugin_abi" });
+            return Err(PluginError::MissingSymbol {
+                path: p,
+                symbol: "breadboard_plugin_abi",
+            });
         }
         std::ptr::read_unaligned(ptr)
     };
     // SAFETY: the symbol has the ABI's init signature; we only take its address here.
     let init: bb_plugin_init_fn = unsafe {
         *lib.get::<bb_plugin_init_fn>(INIT_SYMBOL)
-            .map_err(|_| PluginError::MissingSymbol { path: p.clone(), symbol: "breadboard_plugin_init" })?
+            .map_err(|_| PluginError::MissingSymbol {
+                path: p.clone(),
+                symbol: "breadboard_plugin_init",
+            })?
     };
     check_abi(&p, &abi)?;
-    let lib = Rc::new(Library { _lib: lib, path: p.clone() });
+    let lib = Rc::new(Library {
+        _lib: lib,
+        path: p.clone(),
+    });
 
     let mut info = bb_plugin_info {
         size: size_u32::<bb_plugin_info>(),
@@ -214,7 +236,10 @@ pub fn prepare(path: &Path, registry: &TypeRegistry) -> Result<(LoadedPlugin, Ve
     if code != 0 {
         return Err(PluginError::InitFailed { path: p, code });
     }
-    let invalid = |what: String| PluginError::Invalid { path: p.clone(), what };
+    let invalid = |what: String| PluginError::Invalid {
+        path: p.clone(),
+        what,
+    };
     // SAFETY: strings and arrays the plugin returned stay valid while the library is loaded.
     let name = unsafe { opt_str(info.name) }.unwrap_or_else(|| "unnamed".into());
     if info.n_types > 0 && info.types.is_null() {
@@ -233,21 +258,36 @@ pub fn prepare(path: &Path, registry: &TypeRegistry) -> Result<(LoadedPlugin, Ve
         let t = unsafe { read_prefix::<bb_device_type>(raw.cast(), abi.device_type_size) };
         let desc = validate_type(&p, &abi, &t)?;
         if registry.get(&desc.name).is_some() || names.contains(&desc.name) {
-            return Err(PluginError::Duplicate { path: p, name: desc.name });
+            return Err(PluginError::Duplicate {
+                path: p,
+                name: desc.name,
+            });
         }
         names.push(desc.name.clone());
         built.push(device::device_type(Rc::clone(&lib), desc));
     }
-    tracing::info!("plugin '{name}' ({}) loaded: {}", p.display(), names.join(", "));
+    tracing::info!(
+        "plugin '{name}' ({}) loaded: {}",
+        p.display(),
+        names.join(", ")
+    );
     Ok((
-        LoadedPlugin { name, path: p, abi: (abi.abi_major, abi.abi_minor), types: names },
+        LoadedPlugin {
+            name,
+            path: p,
+            abi: (abi.abi_major, abi.abi_minor),
+            types: names,
+        },
         built,
     ))
 }
 
 fn check_abi(p: &Path, abi: &bb_plugin_abi) -> Result<(), PluginError> {
     if abi.magic != BB_PLUGIN_MAGIC {
-        return Err(PluginError::BadMagic { path: p.to_path_buf(), magic: abi.magic });
+        return Err(PluginError::BadMagic {
+            path: p.to_path_buf(),
+            magic: abi.magic,
+        });
     }
     if abi.abi_major != BB_ABI_MAJOR {
         return Err(PluginError::MajorMismatch {
@@ -266,15 +306,36 @@ fn check_abi(p: &Path, abi: &bb_plugin_abi) -> Result<(), PluginError> {
         });
     }
     let checks: [(&str, u32, usize); 5] = [
-        ("bb_plugin_info", abi.plugin_info_size, std::mem::size_of::<bb_plugin_info>()),
-        ("bb_device_type", abi.device_type_size, std::mem::size_of::<bb_device_type>()),
+        (
+            "bb_plugin_info",
+            abi.plugin_info_size,
+            std::mem::size_of::<bb_plugin_info>(),
+        ),
+        (
+            "bb_device_type",
+            abi.device_type_size,
+            std::mem::size_of::<bb_device_type>(),
+        ),
         ("bb_device_ops", abi.device_ops_size, MIN_DEVICE_OPS),
-        ("bb_prop_decl", abi.prop_decl_size, std::mem::size_of::<bb_prop_decl>()),
-        ("bb_region_decl", abi.region_decl_size, std::mem::size_of::<bb_region_decl>()),
+        (
+            "bb_prop_decl",
+            abi.prop_decl_size,
+            std::mem::size_of::<bb_prop_decl>(),
+        ),
+        (
+            "bb_region_decl",
+            abi.region_decl_size,
+            std::mem::size_of::<bb_region_decl>(),
+        ),
     ];
     for (what, size, min) in checks {
         if (size as usize) < min {
-            return Err(PluginError::ShortStruct { path: p.to_path_buf(), what: what.into(), size, min });
+            return Err(PluginError::ShortStruct {
+                path: p.to_path_buf(),
+                what: what.into(),
+                size,
+                min,
+            });
         }
     }
     // `bb_plugin_info` is filled in host memory: a plugin whose struct is larger than ours
@@ -282,7 +343,10 @@ fn check_abi(p: &Path, abi: &bb_plugin_abi) -> Result<(), PluginError> {
     if abi.plugin_info_size as usize > std::mem::size_of::<bb_plugin_info>() {
         return Err(PluginError::Invalid {
             path: p.to_path_buf(),
-            what: format!("bb_plugin_info is {} bytes, larger than this host's", abi.plugin_info_size),
+            what: format!(
+                "bb_plugin_info is {} bytes, larger than this host's",
+                abi.plugin_info_size
+            ),
         });
     }
     Ok(())
@@ -312,7 +376,10 @@ pub(crate) unsafe fn opt_str(s: *const c_char) -> Option<String> {
         return None;
     }
     // SAFETY: per the contract.
-    unsafe { CStr::from_ptr(s) }.to_str().ok().map(str::to_string)
+    unsafe { CStr::from_ptr(s) }
+        .to_str()
+        .ok()
+        .map(str::to_string)
 }
 
 /// One validated device type of a plugin.
@@ -330,8 +397,15 @@ pub(crate) struct TypeDesc {
     pub(crate) ops: bb_device_ops,
 }
 
-fn validate_type(p: &Path, abi: &bb_plugin_abi, t: &bb_device_type) -> Result<TypeDesc, PluginError> {
-    let invalid = |what: String| PluginError::Invalid { path: p.to_path_buf(), what };
+fn validate_type(
+    p: &Path,
+    abi: &bb_plugin_abi,
+    t: &bb_device_type,
+) -> Result<TypeDesc, PluginError> {
+    let invalid = |what: String| PluginError::Invalid {
+        path: p.to_path_buf(),
+        what,
+    };
     if (t.size as usize) < std::mem::size_of::<bb_device_type>() {
         return Err(PluginError::ShortStruct {
             path: p.to_path_buf(),
@@ -341,11 +415,16 @@ fn validate_type(p: &Path, abi: &bb_plugin_abi, t: &bb_device_type) -> Result<Ty
         });
     }
     // SAFETY: plugin strings stay valid while the library is loaded.
-    let name = unsafe { opt_str(t.name) }.ok_or_else(|| invalid("a device type has no name".into()))?;
+    let name =
+        unsafe { opt_str(t.name) }.ok_or_else(|| invalid("a device type has no name".into()))?;
     if name.is_empty() || name.contains([',', '=', ' ']) {
         return Err(invalid(format!("device type name '{name}' is not valid")));
     }
-    let null_cb = |callback| PluginError::NullCallback { path: p.to_path_buf(), ty: name.clone(), callback };
+    let null_cb = |callback| PluginError::NullCallback {
+        path: p.to_path_buf(),
+        ty: name.clone(),
+        callback,
+    };
     if t.ops.is_null() {
         return Err(null_cb("ops"));
     }
@@ -360,7 +439,11 @@ fn validate_type(p: &Path, abi: &bb_plugin_abi, t: &bb_device_type) -> Result<Ty
         });
     }
     // A 1.0 plugin's ops end before the 1.1 fields even if it says more.
-    let readable = if abi.abi_minor == 0 { ops_size.min(MIN_DEVICE_OPS as u32) } else { ops_size };
+    let readable = if abi.abi_minor == 0 {
+        ops_size.min(MIN_DEVICE_OPS as u32)
+    } else {
+        ops_size
+    };
     // SAFETY: the plugin declared `ops_size` readable bytes.
     let ops = unsafe { read_prefix::<bb_device_ops>(t.ops.cast(), readable) };
     if ops.create.is_none() {
@@ -408,7 +491,10 @@ fn validate_type(p: &Path, abi: &bb_plugin_abi, t: &bb_device_type) -> Result<Ty
     for i in 0..t.n_regions {
         // SAFETY: element `i` of the plugin's array, at its own stride.
         let r = unsafe {
-            let at = t.regions.cast::<u8>().add(i * abi.region_decl_size as usize);
+            let at = t
+                .regions
+                .cast::<u8>()
+                .add(i * abi.region_decl_size as usize);
             read_prefix::<bb_region_decl>(at, abi.region_decl_size)
         };
         if r.length == 0 {
@@ -438,7 +524,8 @@ fn validate_type(p: &Path, abi: &bb_plugin_abi, t: &bb_device_type) -> Result<Ty
 /// Maps a declared property to the host's schema entry; its default must parse.
 fn prop_spec(ty: &str, d: &bb_prop_decl) -> Result<PropSpec, String> {
     // SAFETY: plugin strings stay valid while the library is loaded.
-    let name = unsafe { opt_str(d.name) }.ok_or_else(|| format!("'{ty}': a property has no name"))?;
+    let name =
+        unsafe { opt_str(d.name) }.ok_or_else(|| format!("'{ty}': a property has no name"))?;
     let kind = match d.kind {
         BB_PROP_INT => PropKind::Int,
         BB_PROP_SIZE => PropKind::Size,
@@ -462,7 +549,8 @@ fn prop_spec(ty: &str, d: &bb_prop_decl) -> Result<PropSpec, String> {
     if let Some(def) = spec.default.as_deref()
         && !(def.is_empty() && kind != PropKind::Str)
     {
-        spec.parse(ty, RawValue::Str(def)).map_err(|e| format!("default value: {e}"))?;
+        spec.parse(ty, RawValue::Str(def))
+            .map_err(|e| format!("default value: {e}"))?;
     }
     Ok(spec)
 }
@@ -479,24 +567,52 @@ mod tests {
     #[test]
     fn test_check_abi_accepts_current_and_older_minor() {
         check_abi(Path::new("p.so"), &abi()).expect("current");
-        let old = bb_plugin_abi { abi_minor: 0, device_ops_size: MIN_DEVICE_OPS as u32, ..abi() };
+        let old = bb_plugin_abi {
+            abi_minor: 0,
+            device_ops_size: MIN_DEVICE_OPS as u32,
+            ..abi()
+        };
         check_abi(Path::new("p.so"), &old).expect("1.0");
     }
 
     #[test]
     fn test_check_abi_refuses_bad_magic_and_short_or_long_structs() {
         let e = check_abi(Path::new("p.so"), &bb_plugin_abi { magic: 7, ..abi() }).unwrap_err();
-        assert_eq!(e.to_string(), "plugin 'p.so' has a corrupt ABI record (magic 0x7)");
-        let e = check_abi(Path::new("p.so"), &bb_plugin_abi { prop_decl_size: 4, ..abi() }).unwrap_err();
-        assert_eq!(e.to_string(), "plugin 'p.so': bb_prop_decl is 4 bytes, ABI 1.0 needs at least 40");
-        let e = check_abi(Path::new("p.so"), &bb_plugin_abi { plugin_info_size: 4096, ..abi() }).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "plugin 'p.so' has a corrupt ABI record (magic 0x7)"
+        );
+        let e = check_abi(
+            Path::new("p.so"),
+            &bb_plugin_abi {
+                prop_decl_size: 4,
+                ..abi()
+            },
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "plugin 'p.so': bb_prop_decl is 4 bytes, ABI 1.0 needs at least 40"
+        );
+        let e = check_abi(
+            Path::new("p.so"),
+            &bb_plugin_abi {
+                plugin_info_size: 4096,
+                ..abi()
+            },
+        )
+        .unwrap_err();
         assert!(matches!(e, PluginError::Invalid { .. }), "{e}");
     }
 
     #[test]
     fn test_read_prefix_zero_fills_fields_an_older_plugin_lacks() {
         unsafe extern "C" fn destroy(_: *mut std::ffi::c_void) {}
-        unsafe extern "C" fn load(_: *mut std::ffi::c_void, _: *const u8, _: usize) -> std::ffi::c_int {
+        unsafe extern "C" fn load(
+            _: *mut std::ffi::c_void,
+            _: *const u8,
+            _: usize,
+        ) -> std::ffi::c_int {
             0
         }
         // SAFETY: all-zero is a valid ops struct (NULL callbacks).
@@ -504,12 +620,21 @@ mod tests {
         full.destroy = Some(destroy);
         full.snapshot_load = Some(load);
         // SAFETY: reading a prefix of a live struct.
-        let old: bb_device_ops = unsafe { read_prefix((&raw const full).cast(), MIN_DEVICE_OPS as u32) };
+        let old: bb_device_ops =
+            unsafe { read_prefix((&raw const full).cast(), MIN_DEVICE_OPS as u32) };
         assert!(old.destroy.is_some());
-        assert!(old.snapshot_load.is_none(), "1.1 field past a 1.0 struct reads as NULL");
+        assert!(
+            old.snapshot_load.is_none(),
+            "1.1 field past a 1.0 struct reads as NULL"
+        );
     }
 
-    fn decl(kind: u32, name: &'static [u8], default: Option<&'static [u8]>, max: u64) -> bb_prop_decl {
+    fn decl(
+        kind: u32,
+        name: &'static [u8],
+        default: Option<&'static [u8]>,
+        max: u64,
+    ) -> bb_prop_decl {
         bb_prop_decl {
             size: size_u32::<bb_prop_decl>(),
             kind,
@@ -523,11 +648,17 @@ mod tests {
     #[test]
     fn test_prop_spec_checks_kind_and_default_like_user_input() {
         let s = prop_spec("t", &decl(BB_PROP_SIZE, b"len\0", Some(b"64K\0"), 0)).expect("ok");
-        assert_eq!((s.kind, s.default.as_deref(), s.max), (PropKind::Size, Some("64K"), None));
+        assert_eq!(
+            (s.kind, s.default.as_deref(), s.max),
+            (PropKind::Size, Some("64K"), None)
+        );
         let s = prop_spec("t", &decl(BB_PROP_INT, b"n\0", None, 5)).expect("required");
         assert_eq!((s.default, s.max), (None, Some(5)));
         let e = prop_spec("t", &decl(BB_PROP_BOOL, b"on\0", Some(b"maybe\0"), 0)).unwrap_err();
-        assert_eq!(e, "default value: Property 't.on' expects 'on' or 'off', not 'maybe'");
+        assert_eq!(
+            e,
+            "default value: Property 't.on' expects 'on' or 'off', not 'maybe'"
+        );
         let e = prop_spec("t", &decl(BB_PROP_INT, b"n\0", Some(b"9\0"), 5)).unwrap_err();
         assert!(e.contains("larger than the maximum"), "{e}");
         let e = prop_spec("t", &decl(42, b"x\0", None, 0)).unwrap_err();

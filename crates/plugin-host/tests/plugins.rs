@@ -5,15 +5,20 @@
 //! built-ins' messages, snapshots, version checks, every refused-plugin case, and a panicking
 //! Rust plugin that leaves the machine running.
 
-#![allow(clippy::expect_used, clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 mod common;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::process::Command;
 use std::rc::Rc;
+use std::sync::Mutex;
 
 use breadboard_core::{ChardevRegistry, DriveRegistry, IrqSink as _, TypeRegistry};
 use breadboard_platform::{DeviceOption, Machine, MachineOptions, WireTarget};
@@ -31,7 +36,9 @@ fn repo() -> PathBuf {
 fn c_plugin(variant: Option<&str>) -> PathBuf {
     // Tests run in parallel threads: compile each variant once.
     static BUILT: Mutex<BTreeMap<String, PathBuf>> = Mutex::new(BTreeMap::new());
-    let mut built = BUILT.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut built = BUILT
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let key = variant.unwrap_or("ok").to_string();
     if let Some(p) = built.get(&key) {
         return p.clone();
@@ -50,8 +57,10 @@ fn compile_c_plugin(variant: Option<&str>) -> PathBuf {
     // parallel tests never see a half-written library.
     let tmp = dir.join(format!("libbb_dma_{tag}.{}.tmp", std::process::id()));
     let mut cmd = Command::new("cc");
-    cmd.args(["-std=c11", "-O2", "-Wall", "-Wextra", "-shared", "-fPIC", "-I"])
-        .arg(repo().join("crates/plugin-api/include"));
+    cmd.args([
+        "-std=c11", "-O2", "-Wall", "-Wextra", "-shared", "-fPIC", "-I",
+    ])
+    .arg(repo().join("crates/plugin-api/include"));
     match variant {
         Some(v) => {
             cmd.arg(format!("-DBB_TEST_{v}"));
@@ -84,15 +93,23 @@ fn virt_with(reg: TypeRegistry) -> Machine {
         icount_shift: Some(0),
         ..Default::default()
     };
-    Machine::create(&opts, reg, Rc::new(ChardevRegistry::default()), Rc::new(DriveRegistry::default()))
-        .expect("virt builds")
+    Machine::create(
+        &opts,
+        reg,
+        Rc::new(ChardevRegistry::default()),
+        Rc::new(DriveRegistry::default()),
+    )
+    .expect("virt builds")
 }
 
 fn add(m: &mut Machine, driver: &str, id: &str, props: &[(&str, &str)]) -> usize {
     m.add_user_device(&DeviceOption {
         driver: driver.into(),
         id: Some(id.into()),
-        props: props.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect(),
+        props: props
+            .iter()
+            .map(|(k, v)| ((*k).into(), (*v).into()))
+            .collect(),
     })
     .expect("device added")
 }
@@ -106,23 +123,41 @@ fn plic_pending(m: &Machine, id: usize) -> bool {
     let Some(WireTarget::Device { input, .. }) = m.device(id).and_then(|e| e.wires[0]) else {
         panic!("output 0 is wired to the PLIC");
     };
-    let word = m.space.read(0x0c00_1000 + u64::from(input / 32) * 4, 4).expect("PLIC pending");
+    let word = m
+        .space
+        .read(0x0c00_1000 + u64::from(input / 32) * 4, 4)
+        .expect("PLIC pending");
     word >> (input % 32) & 1 == 1
 }
 
 fn with_plugin<R>(m: &Machine, id: usize, f: impl FnOnce(&mut PluginDevice) -> R) -> R {
     let e = m.device(id).expect("device");
     let mut d = e.cell.borrow_mut();
-    f(d.as_mut().as_any_mut().downcast_mut::<PluginDevice>().expect("a plugin device"))
+    f(d.as_mut()
+        .as_any_mut()
+        .downcast_mut::<PluginDevice>()
+        .expect("a plugin device"))
 }
 
 fn dts(m: &mut Machine) -> String {
     let blob = m.dump_dtb(None).expect("dtb");
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR"));
-    let f = dir.join(format!("plugin-{}-{:?}.dtb", std::process::id(), std::thread::current().id()));
+    let f = dir.join(format!(
+        "plugin-{}-{:?}.dtb",
+        std::process::id(),
+        std::thread::current().id()
+    ));
     std::fs::write(&f, blob).expect("write dtb");
-    let out = Command::new("dtc").args(["-I", "dtb", "-O", "dts"]).arg(&f).output().expect("dtc");
-    assert!(out.status.success(), "dtc parses the blob: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new("dtc")
+        .args(["-I", "dtb", "-O", "dts"])
+        .arg(&f)
+        .output()
+        .expect("dtc");
+    assert!(
+        out.status.success(),
+        "dtc parses the blob: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!stderr.contains("Warning"), "dtc warnings: {stderr}");
     String::from_utf8(out.stdout).expect("utf8")
@@ -138,7 +173,9 @@ fn program_dma(m: &Machine, regs: u64, src: u64, dst: u64, len: u64) {
     m.space.write(regs, 8, src).expect("SRC");
     m.space.write(regs + 8, 8, dst).expect("DST");
     m.space.write(regs + 0x10, 4, len).expect("LEN");
-    m.space.write(regs + 0x14, 4, 3).expect("CTRL: IRQ enable + START");
+    m.space
+        .write(regs + 0x14, 4, 3)
+        .expect("CTRL: IRQ enable + START");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -168,8 +205,16 @@ fn test_c_dma_plugin_copies_guest_ram_and_raises_its_plic_irq() {
     assert_eq!(copied, pattern, "the engine copied the buffer");
     assert_eq!(m.space.read(regs + 0x18, 4), Ok(ST_DONE));
     assert!(plic_pending(&m, dma), "completion IRQ reached the PLIC");
-    assert_eq!(m.space.read(stats, 8), Ok(1000), "second region: bytes copied");
-    assert_eq!(m.space.read(stats + 8, 8), Ok(1), "second region: transfers");
+    assert_eq!(
+        m.space.read(stats, 8),
+        Ok(1000),
+        "second region: bytes copied"
+    );
+    assert_eq!(
+        m.space.read(stats + 8, 8),
+        Ok(1),
+        "second region: transfers"
+    );
 
     // Clearing DONE lowers the line; the guest then claims it as usual.
     m.space.write(regs + 0x18, 4, ST_DONE).expect("clear");
@@ -196,7 +241,9 @@ fn test_c_dma_plugin_dt_node_has_generated_reg_and_interrupts() {
     let mut m = virt_with(reg);
     add(&mut m, "bb-dma", "dma0", &[("max-len", "64K")]);
     let text = dts(&mut m);
-    let start = text.find("dma@0 {").unwrap_or_else(|| panic!("dma node in:\n{text}"));
+    let start = text
+        .find("dma@0 {")
+        .unwrap_or_else(|| panic!("dma node in:\n{text}"));
     let node = &text[start..start + text[start..].find("};").expect("node end")];
     for want in [
         "compatible = \"breadboard,example-dma\";",
@@ -245,10 +292,18 @@ fn test_c_dma_plugin_dma_outside_ram_is_an_error_not_a_crash() {
     let regs = base(&m, dma, 0);
     // Destination: the UART's registers (MMIO). Source: unmapped.
     program_dma(&m, regs, DMA_SRC, 0x1000_0000, 16);
-    assert_eq!(m.space.read(regs + 0x18, 4), Ok(ST_ERROR), "MMIO target refused");
+    assert_eq!(
+        m.space.read(regs + 0x18, 4),
+        Ok(ST_ERROR),
+        "MMIO target refused"
+    );
     m.space.write(regs + 0x18, 4, ST_ERROR).expect("clear");
     program_dma(&m, regs, 0x7000_0000, DMA_DST, 16);
-    assert_eq!(m.space.read(regs + 0x18, 4), Ok(ST_ERROR), "unmapped source refused");
+    assert_eq!(
+        m.space.read(regs + 0x18, 4),
+        Ok(ST_ERROR),
+        "unmapped source refused"
+    );
     assert!(plic_pending(&m, dma), "error completion interrupts too");
 }
 
@@ -257,27 +312,50 @@ fn test_c_dma_plugin_properties_use_the_builtin_messages() {
     let mut reg = builtins();
     load(&c_plugin(None), &mut reg).expect("plugin loads");
     let help = reg.type_help("bb-dma").expect("help");
-    assert!(help.contains("max-len=<size> (default: 1M) - largest transfer in bytes"), "{help}");
+    assert!(
+        help.contains("max-len=<size> (default: 1M) - largest transfer in bytes"),
+        "{help}"
+    );
     assert!(help.contains("latency-ns=<uint64> (default: 0)"), "{help}");
-    assert!(reg.help().contains("name \"bb-dma\", desc \"example memory-to-memory DMA engine (C plugin)\""));
+    assert!(
+        reg.help()
+            .contains("name \"bb-dma\", desc \"example memory-to-memory DMA engine (C plugin)\"")
+    );
     let mut m = virt_with(reg);
     let err = |m: &mut Machine, props: &[(&str, &str)]| {
-        let e = m.add_user_device(&DeviceOption {
-            driver: "bb-dma".into(),
-            id: Some("d".into()),
-            props: props.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect(),
-        })
-        .expect_err("refused");
+        let e = m
+            .add_user_device(&DeviceOption {
+                driver: "bb-dma".into(),
+                id: Some("d".into()),
+                props: props
+                    .iter()
+                    .map(|(k, v)| ((*k).into(), (*v).into()))
+                    .collect(),
+            })
+            .expect_err("refused");
         // The machine error names the device; the cause is its source, as for built-ins.
-        let src = std::error::Error::source(&e).map(ToString::to_string).unwrap_or_default();
+        let src = std::error::Error::source(&e)
+            .map(ToString::to_string)
+            .unwrap_or_default();
         format!("{e}: {src}")
     };
-    assert!(err(&mut m, &[("max-len", "lots")]).ends_with("Property 'bb-dma.max-len' expects a size value, not 'lots'"));
+    assert!(
+        err(&mut m, &[("max-len", "lots")])
+            .ends_with("Property 'bb-dma.max-len' expects a size value, not 'lots'")
+    );
     assert!(err(&mut m, &[("colour", "red")]).ends_with("Property 'bb-dma.colour' not found"));
-    assert!(err(&mut m, &[("max-len", "8G")]).ends_with("Property 'bb-dma.max-len' value 0x200000000 is larger than the maximum 0xffffffff"));
-    assert!(err(&mut m, &[("max-len", "0")]).ends_with("Property 'bb-dma.max-len' must not be 0"), "realize error from create");
+    assert!(err(&mut m, &[("max-len", "8G")]).ends_with(
+        "Property 'bb-dma.max-len' value 0x200000000 is larger than the maximum 0xffffffff"
+    ));
+    assert!(
+        err(&mut m, &[("max-len", "0")]).ends_with("Property 'bb-dma.max-len' must not be 0"),
+        "realize error from create"
+    );
     let id = add(&mut m, "bb-dma", "d", &[("latency-ns", "0x10")]);
-    assert_eq!(m.get_property(id, "latency-ns"), Some(breadboard_core::PropValue::U64(16)));
+    assert_eq!(
+        m.get_property(id, "latency-ns"),
+        Some(breadboard_core::PropValue::U64(16))
+    );
 }
 
 #[test]
@@ -310,7 +388,11 @@ fn test_plugin_built_for_older_minor_keeps_working() {
     let mut got = [0u8; 7];
     m.dma.read(DMA_DST, &mut got).expect("dst");
     assert_eq!(&got, b"old abi");
-    assert_eq!(with_plugin(&m, dma, |d| d.snapshot_save()), None, "1.0 has no snapshot ops");
+    assert_eq!(
+        with_plugin(&m, dma, |d| d.snapshot_save()),
+        None,
+        "1.0 has no snapshot ops"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -329,7 +411,10 @@ fn refused(path: &Path) -> PluginError {
 fn test_missing_file_is_refused() {
     let e = refused(Path::new("/nonexistent/libnothing.so"));
     assert!(matches!(e, PluginError::Open { .. }));
-    assert_eq!(e.to_string(), "could not load plugin '/nonexistent/libnothing.so': No such file or directory");
+    assert_eq!(
+        e.to_string(),
+        "could not load plugin '/nonexistent/libnothing.so': No such file or directory"
+    );
 }
 
 #[test]
@@ -342,49 +427,109 @@ fn test_not_a_shared_library_is_refused() {
 #[test]
 fn test_missing_entry_point_is_refused() {
     let e = refused(&c_plugin(Some("NO_INIT")));
-    assert!(matches!(e, PluginError::MissingSymbol { symbol: "breadboard_plugin_init", .. }), "{e}");
-    assert!(e.to_string().ends_with("does not export 'breadboard_plugin_init' (is it a breadboard plugin?)"));
+    assert!(
+        matches!(
+            e,
+            PluginError::MissingSymbol {
+                symbol: "breadboard_plugin_init",
+                ..
+            }
+        ),
+        "{e}"
+    );
+    assert!(
+        e.to_string()
+            .ends_with("does not export 'breadboard_plugin_init' (is it a breadboard plugin?)")
+    );
 }
 
 #[test]
 fn test_major_mismatch_is_refused() {
     let e = refused(&c_plugin(Some("BAD_MAJOR")));
-    assert!(matches!(e, PluginError::MajorMismatch { major: 2, .. }), "{e}");
-    assert!(e.to_string().ends_with("uses plugin ABI 2.0; this breadboard speaks 1.x"), "{e}");
+    assert!(
+        matches!(e, PluginError::MajorMismatch { major: 2, .. }),
+        "{e}"
+    );
+    assert!(
+        e.to_string()
+            .ends_with("uses plugin ABI 2.0; this breadboard speaks 1.x"),
+        "{e}"
+    );
 }
 
 #[test]
 fn test_newer_minor_is_refused() {
     let e = refused(&c_plugin(Some("NEWER_MINOR")));
-    assert!(matches!(e, PluginError::NewerMinor { minor: 2, host_minor: 1, .. }), "{e}");
-    assert!(e.to_string().ends_with("needs plugin ABI 1.2, newer than this breadboard's 1.1"), "{e}");
+    assert!(
+        matches!(
+            e,
+            PluginError::NewerMinor {
+                minor: 2,
+                host_minor: 1,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    assert!(
+        e.to_string()
+            .ends_with("needs plugin ABI 1.2, newer than this breadboard's 1.1"),
+        "{e}"
+    );
 }
 
 #[test]
 fn test_short_struct_is_refused() {
     let e = refused(&c_plugin(Some("SHORT_TYPE")));
-    assert!(matches!(e, PluginError::ShortStruct { size: 16, .. }), "{e}");
-    assert!(e.to_string().contains("bb_device_type is 16 bytes, ABI 1.0 needs at least 96"), "{e}");
+    assert!(
+        matches!(e, PluginError::ShortStruct { size: 16, .. }),
+        "{e}"
+    );
+    assert!(
+        e.to_string()
+            .contains("bb_device_type is 16 bytes, ABI 1.0 needs at least 96"),
+        "{e}"
+    );
 }
 
 #[test]
 fn test_null_required_callback_is_refused() {
     let e = refused(&c_plugin(Some("NULL_READ")));
-    assert!(matches!(e, PluginError::NullCallback { callback: "read", .. }), "{e}");
-    assert!(e.to_string().ends_with("device type 'bb-dma' has no 'read' callback"), "{e}");
+    assert!(
+        matches!(
+            e,
+            PluginError::NullCallback {
+                callback: "read",
+                ..
+            }
+        ),
+        "{e}"
+    );
+    assert!(
+        e.to_string()
+            .ends_with("device type 'bb-dma' has no 'read' callback"),
+        "{e}"
+    );
 }
 
 #[test]
 fn test_duplicate_type_name_is_refused() {
     let e = refused(&c_plugin(Some("DUP_NAME")));
     assert!(matches!(e, PluginError::Duplicate { .. }), "{e}");
-    assert!(e.to_string().ends_with("device type 'ns16550a' is already registered"), "{e}");
+    assert!(
+        e.to_string()
+            .ends_with("device type 'ns16550a' is already registered"),
+        "{e}"
+    );
     // Loading the same plugin twice into one registry is the same mistake.
     let mut reg = builtins();
     load(&c_plugin(None), &mut reg).expect("first load");
     let n = reg.iter().count();
     let e = load(&c_plugin(None), &mut reg).expect_err("second load");
-    assert!(e.to_string().ends_with("device type 'bb-dma' is already registered"));
+    assert!(
+        e.to_string()
+            .ends_with("device type 'bb-dma' is already registered")
+    );
     assert_eq!(reg.iter().count(), n);
 }
 
@@ -402,7 +547,9 @@ fn test_rust_timer_plugin_fires_on_the_virtual_clock_and_takes_gpio() {
     let regs = base(&m, dma_like, 0);
     let t0 = m.clock.now();
     m.space.write(regs + 0x08, 8, 2000).expect("PERIOD");
-    m.space.write(regs, 4, 1 | 2 | 4).expect("CTRL: enable, periodic, irq");
+    m.space
+        .write(regs, 4, 1 | 2 | 4)
+        .expect("CTRL: enable, periodic, irq");
     m.clock.warp_to(t0 + 1999);
     m.fire_timers();
     assert_eq!(m.space.read(regs + 0x04, 4), Ok(0));
@@ -413,7 +560,11 @@ fn test_rust_timer_plugin_fires_on_the_virtual_clock_and_takes_gpio() {
     m.clock.warp_to(t0 + 4000);
     m.fire_timers();
     assert_eq!(m.space.read(regs + 0x18, 8), Ok(2), "periodic");
-    assert_eq!(m.space.read(regs + 0x10, 8), Ok(t0 + 4000), "NOW is virtual time");
+    assert_eq!(
+        m.space.read(regs + 0x10, 8),
+        Ok(t0 + 4000),
+        "NOW is virtual time"
+    );
     // GPIO input 0, driven like any device input.
     m.device(dma_like).expect("dev").sink.set_irq(0, true);
     assert_eq!(m.space.read(regs + 0x04, 4), Ok(3));
@@ -440,7 +591,9 @@ fn test_rust_plugin_panic_breaks_only_that_device() {
     let (rb, rg) = (base(&m, bad, 0), base(&m, good, 0));
     m.space.write(rb + 0x08, 8, 55).expect("PERIOD");
     assert_eq!(m.space.read(rb + 0x08, 8), Ok(55));
-    m.space.write(rb + 0x40, 4, 0xdead).expect("the write completes: the panic stays in the plugin");
+    m.space
+        .write(rb + 0x40, 4, 0xdead)
+        .expect("the write completes: the panic stays in the plugin");
     assert!(with_plugin(&m, bad, |d| d.is_broken()));
     assert_eq!(m.space.read(rb + 0x08, 8), Ok(0), "a broken device reads 0");
     m.space.write(rb + 0x08, 8, 77).expect("dropped");
@@ -450,5 +603,9 @@ fn test_rust_plugin_panic_breaks_only_that_device() {
     m.space.write(rg + 0x08, 8, 99).expect("PERIOD");
     assert_eq!(m.space.read(rg + 0x08, 8), Ok(99));
     assert!(!with_plugin(&m, good, |d| d.is_broken()));
-    assert_eq!(m.space.read(0x1000_0005, 1), Ok(0x60), "the built-in UART still answers");
+    assert_eq!(
+        m.space.read(0x1000_0005, 1),
+        Ok(0x60),
+        "the built-in UART still answers"
+    );
 }

@@ -6,7 +6,12 @@
 //! QMP script, Ibex machine, echo32 firmware) runs with its UART replaced by the plugin build
 //! of `ibex-uart` from the same plugin library.
 
-#![allow(clippy::expect_used, clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 mod common;
 
@@ -49,7 +54,9 @@ fn pair_of(types: [&str; 2], props: &[(&str, &str)]) -> Pair {
     let chardevs = Rc::new(ChardevRegistry::default());
     let outs = [MemoryBackend::default(), MemoryBackend::default()];
     for (i, o) in outs.iter().enumerate() {
-        chardevs.add(Chardev::new(&format!("c{i}"), Box::new(o.clone()))).expect("chardev");
+        chardevs
+            .add(Chardev::new(&format!("c{i}"), Box::new(o.clone())))
+            .expect("chardev");
     }
     let opts = MachineOptions {
         machine: "virt".into(),
@@ -57,13 +64,18 @@ fn pair_of(types: [&str; 2], props: &[(&str, &str)]) -> Pair {
         icount_shift: Some(0),
         ..Default::default()
     };
-    let mut m = Machine::create(&opts, reg, chardevs, Rc::new(DriveRegistry::default())).expect("virt");
+    let mut m =
+        Machine::create(&opts, reg, chardevs, Rc::new(DriveRegistry::default())).expect("virt");
     let mut ids = [0; 2];
     for (i, ty) in types.iter().enumerate() {
         let mut p: Vec<(String, String)> = vec![("chardev".into(), format!("c{i}"))];
         p.extend(props.iter().map(|(k, v)| ((*k).into(), (*v).into())));
         ids[i] = m
-            .add_user_device(&DeviceOption { driver: (*ty).into(), id: Some(format!("u{i}")), props: p })
+            .add_user_device(&DeviceOption {
+                driver: (*ty).into(),
+                id: Some(format!("u{i}")),
+                props: p,
+            })
             .expect("uart");
     }
     m.bind().expect("bind");
@@ -115,7 +127,12 @@ impl Pair {
             };
             seen.push(Seen {
                 value,
-                irqs: d.irq_outputs().iter().enumerate().map(|(i, l)| u32::from(l.level()) << i).sum(),
+                irqs: d
+                    .irq_outputs()
+                    .iter()
+                    .enumerate()
+                    .map(|(i, l)| u32::from(l.level()) << i)
+                    .sum(),
                 can_receive: d.can_receive(),
                 out_len: self.outs[i].0.borrow().len(),
             });
@@ -132,7 +149,11 @@ impl Pair {
             assert_eq!(a, b, "step {n} ({op:?}): built-in vs plugin");
             builtin_trace.push(a);
         }
-        assert_eq!(*self.outs[0].0.borrow(), *self.outs[1].0.borrow(), "chardev output");
+        assert_eq!(
+            *self.outs[0].0.borrow(),
+            *self.outs[1].0.borrow(),
+            "chardev output"
+        );
         builtin_trace
     }
 }
@@ -146,29 +167,104 @@ fn test_plugin_uart_matches_builtin_on_the_builtin_test_scenarios() {
         // reset values
         (0..8).map(|r| R(r, 1)).collect(),
         // THR to chardev, THRE re-arm and acknowledge
-        vec![W(0, 1, u64::from(b'h') | 0xff00), W(0, 1, u64::from(b'i')), R(5, 1), W(1, 1, 2), R(2, 1), R(2, 1), W(0, 1, 0x78), R(2, 1)],
+        vec![
+            W(0, 1, u64::from(b'h') | 0xff00),
+            W(0, 1, u64::from(b'i')),
+            R(5, 1),
+            W(1, 1, 2),
+            R(2, 1),
+            R(2, 1),
+            W(0, 1, 0x78),
+            R(2, 1),
+        ],
         // 16450-mode RX
         vec![W(1, 1, 1), Rx(b"a"), R(2, 1), R(5, 1), R(0, 1), R(5, 1)],
         // FIFO trigger at 4
-        vec![W(2, 1, 0x41), W(1, 1, 1), Rx(b"abc"), R(2, 1), Rx(b"d"), R(2, 1), R(0, 1), R(2, 1)],
+        vec![
+            W(2, 1, 0x41),
+            W(1, 1, 1),
+            Rx(b"abc"),
+            R(2, 1),
+            Rx(b"d"),
+            R(2, 1),
+            R(0, 1),
+            R(2, 1),
+        ],
         // character timeout on the virtual clock
         vec![
-            W(2, 1, 0xc1), W(3, 1, 0x83), W(0, 1, 2), W(1, 1, 0), W(3, 1, 3), W(1, 1, 1), Rx(b"xy"),
-            Advance(4 * CHAR_NS - 1), R(2, 1), Advance(1), R(2, 1), R(0, 1), Advance(4 * CHAR_NS),
-            R(2, 1), R(0, 1), Advance(100 * CHAR_NS), R(2, 1),
+            W(2, 1, 0xc1),
+            W(3, 1, 0x83),
+            W(0, 1, 2),
+            W(1, 1, 0),
+            W(3, 1, 3),
+            W(1, 1, 1),
+            Rx(b"xy"),
+            Advance(4 * CHAR_NS - 1),
+            R(2, 1),
+            Advance(1),
+            R(2, 1),
+            R(0, 1),
+            Advance(4 * CHAR_NS),
+            R(2, 1),
+            R(0, 1),
+            Advance(100 * CHAR_NS),
+            R(2, 1),
         ],
         // overrun, line status priority
-        vec![W(2, 1, 1), W(1, 1, 7), RxN(b'z', 17), R(2, 1), R(5, 1), R(5, 1), R(2, 1), R(0, 1), R(0, 1), R(2, 1)],
+        vec![
+            W(2, 1, 1),
+            W(1, 1, 7),
+            RxN(b'z', 17),
+            R(2, 1),
+            R(5, 1),
+            R(5, 1),
+            R(2, 1),
+            R(0, 1),
+            R(0, 1),
+            R(2, 1),
+        ],
         // DLAB, loopback, modem status
         vec![
-            W(1, 1, 5), W(3, 1, 0x80), W(0, 1, 0x34), W(1, 1, 0x12), R(0, 1), R(1, 1), W(3, 1, 3), R(1, 1),
-            W(2, 1, 1), W(4, 1, 0x10), R(6, 1), W(0, 1, u64::from(b'L')), R(5, 1), R(0, 1), W(4, 1, 0x1f),
-            R(6, 1), W(1, 1, 8), W(4, 1, 0x1b), R(2, 1), R(6, 1),
+            W(1, 1, 5),
+            W(3, 1, 0x80),
+            W(0, 1, 0x34),
+            W(1, 1, 0x12),
+            R(0, 1),
+            R(1, 1),
+            W(3, 1, 3),
+            R(1, 1),
+            W(2, 1, 1),
+            W(4, 1, 0x10),
+            R(6, 1),
+            W(0, 1, u64::from(b'L')),
+            R(5, 1),
+            R(0, 1),
+            W(4, 1, 0x1f),
+            R(6, 1),
+            W(1, 1, 8),
+            W(4, 1, 0x1b),
+            R(2, 1),
+            R(6, 1),
         ],
         // bad sizes and offsets
-        vec![W(7, 1, 0x5a), W(7, 3, 0xff), W(0x80, 1, 0xff), R(7, 0), R(7, 1), R(u64::MAX, 8)],
+        vec![
+            W(7, 1, 0x5a),
+            W(7, 3, 0xff),
+            W(0x80, 1, 0xff),
+            R(7, 0),
+            R(7, 1),
+            R(u64::MAX, 8),
+        ],
         // reset with data and IRQ pending
-        vec![W(2, 1, 1), W(1, 1, 0xf), Rx(b"abc"), W(7, 1, 0x77), Reset, R(5, 1), R(7, 1)],
+        vec![
+            W(2, 1, 1),
+            W(1, 1, 0xf),
+            Rx(b"abc"),
+            W(7, 1, 0x77),
+            Reset,
+            R(5, 1),
+            R(7, 1),
+        ],
     ];
     for (i, s) in scenarios.iter().enumerate() {
         let mut p = pair(&[]);
@@ -179,7 +275,11 @@ fn test_plugin_uart_matches_builtin_on_the_builtin_test_scenarios() {
             assert_eq!(v, vec![0, 0, 1, 0, 0, 0x60, 0xb0, 0]);
         }
         if i == 1 {
-            assert_eq!(p.outs[1].0.borrow().as_slice(), b"hix", "plugin UART wrote to its chardev");
+            assert_eq!(
+                p.outs[1].0.borrow().as_slice(),
+                b"hix",
+                "plugin UART wrote to its chardev"
+            );
         }
     }
 }
@@ -187,7 +287,13 @@ fn test_plugin_uart_matches_builtin_on_the_builtin_test_scenarios() {
 #[test]
 fn test_plugin_uart_matches_builtin_with_wide_registers() {
     let mut p = pair(&[("reg-shift", "2"), ("reg-io-width", "4")]);
-    p.run(&[W(7 << 2, 4, 0xa5), R(7 << 2, 4), R(7, 1), R(5 << 2, 4), R(8 << 2, 4)]);
+    p.run(&[
+        W(7 << 2, 4, 0xa5),
+        R(7 << 2, 4),
+        R(7, 1),
+        R(5 << 2, 4),
+        R(8 << 2, 4),
+    ]);
 }
 
 #[test]
@@ -220,16 +326,36 @@ fn test_plugin_uart_realize_errors_match_builtin() {
     let mut reg = TypeRegistry::new();
     breadboard_devices::register_builtin(&mut reg);
     breadboard_plugin_host::load(&plugin_path(), &mut reg).expect("loads");
-    let opts = MachineOptions { machine: "virt".into(), ..Default::default() };
-    let mut m = Machine::create(&opts, reg, Rc::new(ChardevRegistry::default()), Rc::new(DriveRegistry::default()))
-        .expect("virt");
+    let opts = MachineOptions {
+        machine: "virt".into(),
+        ..Default::default()
+    };
+    let mut m = Machine::create(
+        &opts,
+        reg,
+        Rc::new(ChardevRegistry::default()),
+        Rc::new(DriveRegistry::default()),
+    )
+    .expect("virt");
     let mut err = |ty: &str, k: &str, v: &str| {
         let e = m
-            .add_user_device(&DeviceOption { driver: ty.into(), id: None, props: vec![(k.into(), v.into())] })
+            .add_user_device(&DeviceOption {
+                driver: ty.into(),
+                id: None,
+                props: vec![(k.into(), v.into())],
+            })
             .expect_err("refused");
-        std::error::Error::source(&e).map(ToString::to_string).unwrap_or_default()
+        std::error::Error::source(&e)
+            .map(ToString::to_string)
+            .unwrap_or_default()
     };
-    for (k, v) in [("reg-io-width", "3"), ("reg-shift", "3"), ("clock-frequency", "0"), ("chardev", "nope"), ("bogus", "1")] {
+    for (k, v) in [
+        ("reg-io-width", "3"),
+        ("reg-shift", "3"),
+        ("clock-frequency", "0"),
+        ("chardev", "nope"),
+        ("bogus", "1"),
+    ] {
         let a = err("ns16550a", k, v);
         let b = err("plugin-ns16550a", k, v);
         assert_eq!(a.replace("'ns16550a.", "'plugin-ns16550a."), b, "{k}={v}");
@@ -240,7 +366,11 @@ fn test_plugin_uart_realize_errors_match_builtin() {
 fn test_plugin_ibex_uart_matches_builtin_on_a_random_access_script() {
     let mut p = pair_of(["ibex-uart", "plugin-ibex-uart"], &[]);
     // Turn on TX/RX with a baud rate so timeouts can happen, then random traffic.
-    let mut script = vec![W(0x10, 4, 0x0100_0003), W(0x04, 4, 0xff), W(0x30, 4, 0x8000_0010)];
+    let mut script = vec![
+        W(0x10, 4, 0x0100_0003),
+        W(0x04, 4, 0xff),
+        W(0x30, 4, 0x8000_0010),
+    ];
     let mut x: u64 = 0x1234_5678_9abc_def1;
     let mut next = move || {
         x ^= x << 13;
@@ -260,12 +390,18 @@ fn test_plugin_ibex_uart_matches_builtin_on_a_random_access_script() {
         });
     }
     let trace = p.run(&script);
-    assert!(trace.iter().any(|s| s.irqs != 0), "the script exercises interrupts");
+    assert!(
+        trace.iter().any(|s| s.irqs != 0),
+        "the script exercises interrupts"
+    );
 }
 
 fn echo32() -> breadboard_platform::Image {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../firmware/echo32/echo32.elf");
-    breadboard_platform::Image { name: path.display().to_string(), data: std::fs::read(&path).expect("echo32.elf") }
+    breadboard_platform::Image {
+        name: path.display().to_string(),
+        data: std::fs::read(&path).expect("echo32.elf"),
+    }
 }
 
 fn run_until(m: &mut Machine, out: &MemoryBackend, done: impl Fn(&str) -> bool) -> String {
@@ -291,19 +427,33 @@ fn test_seed_001_scenario_with_the_plugin_uart() {
     let out = MemoryBackend::default();
     let serial = Chardev::new("serial0", Box::new(out.clone()));
     chardevs.add(Rc::clone(&serial)).expect("chardev");
-    let opts = MachineOptions { machine: "none".into(), cpu: Some("lowrisc-ibex".into()), ..Default::default() };
-    let mut m = Machine::create(&opts, reg, chardevs, Rc::new(DriveRegistry::default())).expect("none");
+    let opts = MachineOptions {
+        machine: "none".into(),
+        cpu: Some("lowrisc-ibex".into()),
+        ..Default::default()
+    };
+    let mut m =
+        Machine::create(&opts, reg, chardevs, Rc::new(DriveRegistry::default())).expect("none");
     m.enter_preconfig().expect("preconfig");
     let mut ctx = breadboard_qmp::QmpContext::new(
-        breadboard_platform::BootOptions { kernel: Some(echo32()), ..Default::default() },
+        breadboard_platform::BootOptions {
+            kernel: Some(echo32()),
+            ..Default::default()
+        },
         false,
     );
     // The seed script, with only the UART's driver name changed.
-    let seed = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/qmp/seed.qmp"))
-        .expect("seed.qmp");
+    let seed = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/qmp/seed.qmp"),
+    )
+    .expect("seed.qmp");
     assert!(seed.contains("driver=ibex-uart "));
     let script = Path::new(env!("CARGO_TARGET_TMPDIR")).join("seed-plugin-uart.qmp");
-    std::fs::write(&script, seed.replace("driver=ibex-uart ", "driver=plugin-ibex-uart ")).expect("write");
+    std::fs::write(
+        &script,
+        seed.replace("driver=ibex-uart ", "driver=plugin-ibex-uart "),
+    )
+    .expect("write");
     let n = breadboard_qmp::run_script(&script, &mut m, &mut ctx).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(n, 13);
     let uart = m.resolve_device("uart").expect("uart");
@@ -321,7 +471,10 @@ fn test_seed_001_scenario_with_the_plugin_uart() {
         .and_then(|(_, t)| t.strip_suffix("\r\n"))
         .and_then(|t| t.parse().ok())
         .unwrap_or_else(|| panic!("{text:?}"));
-    assert!(text.starts_with("echo32 ready\r\nhello, breadboard?irqs="), "{text:?}");
+    assert!(
+        text.starts_with("echo32 ready\r\nhello, breadboard?irqs="),
+        "{text:?}"
+    );
     // rx_watermark interrupts went through the plugin's IRQ output 1 to the Ibex PLIC.
     assert!((2..=18).contains(&n), "irqs={n}");
 }

@@ -1173,7 +1173,8 @@ fn x_snapshot_save(
     args: &Map<String, Value>,
 ) -> Result<Value, QmpError> {
     let file = arg_str(args, "filename");
-    m.snapshot_save(file).map_err(|e| QmpError::generic(e.to_string()))?;
+    m.snapshot_save(file)
+        .map_err(|e| QmpError::generic(e.to_string()))?;
     Ok(empty())
 }
 
@@ -1185,7 +1186,8 @@ fn x_snapshot_load(
     args: &Map<String, Value>,
 ) -> Result<Value, QmpError> {
     let file = arg_str(args, "filename");
-    m.snapshot_load(file).map_err(|e| QmpError::generic(e.to_string()))?;
+    m.snapshot_load(file)
+        .map_err(|e| QmpError::generic(e.to_string()))?;
     Ok(empty())
 }
 

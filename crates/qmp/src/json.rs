@@ -1,6 +1,6 @@
 //! QMP's JSON as QEMU reads and writes it: RFC 8259 plus single-quoted strings on input
 //! (QEMU's `qobject/json-lexer.c`, `json-streamer.c` and `json-parser.c` behaviour, written
-//! anew), and QEMU's output style (`{"a": 1, "b": [1, 2]}`, ASCII only, `\uXXXX` escapes).
+//! anew), and QEMU's output style (`{"a": 1, "b": [1, 2]}`, ASCII only, `\u` escapes with four hex digits).
 //!
 //! Input is a byte stream: [`JsonStreamer::feed`] turns bytes into complete top-level values
 //! or errors. After an error the stream resynchronizes the way QEMU's does (the lexer skips to

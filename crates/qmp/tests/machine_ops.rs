@@ -1,7 +1,12 @@
 //! Commands run in process against machines other than the seed's: `device_add` after
 //! `ready` on `virt` (platform bus placement and a rewritten DTB), and `-S` semantics.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod common;
 
@@ -67,8 +72,15 @@ fn test_device_add_after_ready_before_start_goes_on_the_platform_bus() {
     assert_eq!(r, Ok(json!({})));
     let id = m.resolve_device("late").unwrap();
     let e = m.device(id).unwrap();
-    assert!(e.on_platform_bus && e.mapped[0].is_some(), "placed on the platform bus");
-    assert_eq!(count(&dtb_text(&m)), before + 1, "the loaded DTB has the new node");
+    assert!(
+        e.on_platform_bus && e.mapped[0].is_some(),
+        "placed on the platform bus"
+    );
+    assert_eq!(
+        count(&dtb_text(&m)),
+        before + 1,
+        "the loaded DTB has the new node"
+    );
     // Once the guest ran, no more.
     ctx.started = true;
     let e = execute(

@@ -10,12 +10,16 @@ use std::process::Command;
 
 #[test]
 fn qemu_qmp_clients_drive_breadboard() {
-    let bin = common::binary().expect("the breadboard binary must be built first (scripts/test.sh builds the workspace)");
+    let bin = common::binary()
+        .expect("the breadboard binary must be built first (scripts/test.sh builds the workspace)");
     let have = Command::new("python3")
         .args(["-c", "import qemu.qmp"])
         .status()
         .is_ok_and(|s| s.success());
-    assert!(have, "python3 with qemu.qmp is required (scripts/test.sh installs it: pip install qemu.qmp)");
+    assert!(
+        have,
+        "python3 with qemu.qmp is required (scripts/test.sh installs it: pip install qemu.qmp)"
+    );
     let out = Command::new("python3")
         .arg(common::repo().join("tests/qmp/test_qemu_qmp.py"))
         .env("BREADBOARD_BIN", &bin)

@@ -128,7 +128,8 @@ fn read_until(
 #[test]
 fn seed_script_with_binary() {
     use std::io::Write;
-    let bin = common::binary().expect("the breadboard binary must be built first (scripts/test.sh builds the workspace)");
+    let bin = common::binary()
+        .expect("the breadboard binary must be built first (scripts/test.sh builds the workspace)");
     let dir = common::tempdir("seed-bin");
     let serial = dir.join("serial.sock");
     let mut child = std::process::Command::new(&bin)

@@ -238,7 +238,8 @@ fn transcripts_in_process() {
 
 #[test]
 fn transcripts_against_binary() {
-    let bin = common::binary().expect("the breadboard binary must be built first (scripts/test.sh builds the workspace)");
+    let bin = common::binary()
+        .expect("the breadboard binary must be built first (scripts/test.sh builds the workspace)");
     let mut failures = Vec::new();
     for p in transcripts() {
         let t = load(&p);

@@ -1286,7 +1286,10 @@ mod tests {
         let mut st = fp_state(Xlen::Rv64);
         st.irqs.set(irq::SEI, true);
         st.x[T0] = stip;
-        assert!(matches!(run_csr(&mut st, CSRRS_A0_MIP_T0), Flow::Sync(0x1004)));
+        assert!(matches!(
+            run_csr(&mut st, CSRRS_A0_MIP_T0),
+            Flow::Sync(0x1004)
+        ));
         assert_eq!(st.x[A0], seip, "the read shows the PLIC's SEIP");
         assert_eq!(st.mip(), stip | seip);
         st.irqs.set(irq::SEI, false);

@@ -350,7 +350,11 @@ impl Hart {
             9 => (4, 9, 8),
             _ => return None,
         };
-        let ppn_mask = if st.rv32() { (1u64 << 22) - 1 } else { (1u64 << 44) - 1 };
+        let ppn_mask = if st.rv32() {
+            (1u64 << 22) - 1
+        } else {
+            (1u64 << 44) - 1
+        };
         let mut table = (st.satp & ppn_mask) << 12;
         for level in (0..levels).rev() {
             let vpn = (vaddr >> (12 + level * vpn_bits)) & ((1u64 << vpn_bits) - 1);
@@ -382,8 +386,12 @@ impl Hart {
     pub fn debug_read<B: Bus>(&mut self, bus: &mut B, vaddr: u64, buf: &mut [u8]) -> usize {
         for (i, b) in buf.iter_mut().enumerate() {
             let va = vaddr.wrapping_add(i as u64);
-            let Some(pa) = self.debug_translate(bus, va) else { return i };
-            let Some(hp) = bus.host_page(pa & !PAGE_MASK) else { return i };
+            let Some(pa) = self.debug_translate(bus, va) else {
+                return i;
+            };
+            let Some(hp) = bus.host_page(pa & !PAGE_MASK) else {
+                return i;
+            };
             // SAFETY: `host_page` returned a whole 4 KiB page; the offset is inside it.
             *b = unsafe { hp.ptr.add((pa & PAGE_MASK) as usize).read() };
         }
@@ -396,8 +404,12 @@ impl Hart {
     pub fn debug_write<B: Bus>(&mut self, bus: &mut B, vaddr: u64, data: &[u8]) -> usize {
         for (i, &b) in data.iter().enumerate() {
             let va = vaddr.wrapping_add(i as u64);
-            let Some(pa) = self.debug_translate(bus, va) else { return i };
-            let Some(hp) = bus.host_page(pa & !PAGE_MASK) else { return i };
+            let Some(pa) = self.debug_translate(bus, va) else {
+                return i;
+            };
+            let Some(hp) = bus.host_page(pa & !PAGE_MASK) else {
+                return i;
+            };
             // SAFETY: `host_page` returned a whole 4 KiB page; the offset is inside it.
             unsafe { hp.ptr.add((pa & PAGE_MASK) as usize).write(b) };
             self.st.code_pages.note_write(pa, 1);

@@ -254,8 +254,12 @@ impl State {
             let r = self.walk(bus, vaddr, access, prv);
             // `-d mmu` (a walk is a TLB miss: the slow path only).
             match &r {
-                Ok(pa) => tracing::info!(target: "mmu", "hart {}: {access:?} {vaddr:#x} -> {pa:#x}", self.hart_id),
-                Err(t) => tracing::info!(target: "mmu", "hart {}: {access:?} {vaddr:#x}: {:?}", self.hart_id, t.cause),
+                Ok(pa) => {
+                    tracing::info!(target: "mmu", "hart {}: {access:?} {vaddr:#x} -> {pa:#x}", self.hart_id)
+                }
+                Err(t) => {
+                    tracing::info!(target: "mmu", "hart {}: {access:?} {vaddr:#x}: {:?}", self.hart_id, t.cause)
+                }
             }
             r?
         };

@@ -10,7 +10,9 @@
 //! - 0x40 PANIC: with property `test-panic=on`, writing 0xdead makes the model panic (tests
 //!   that a plugin panic is contained by the SDK).
 
-use breadboard_plugin_api::{Fdt, FdtError, Host, PluginDevice, PropKind, TypeBuilder, breadboard_plugin};
+use breadboard_plugin_api::{
+    Fdt, FdtError, Host, PluginDevice, PropKind, TypeBuilder, breadboard_plugin,
+};
 
 const CTRL: u64 = 0x00;
 const STATUS: u64 = 0x04;
@@ -38,7 +40,8 @@ struct Timer {
 
 impl Timer {
     fn update_irq(&self) {
-        self.host.set_irq(0, self.expired && self.ctrl & CTRL_IRQ != 0);
+        self.host
+            .set_irq(0, self.expired && self.ctrl & CTRL_IRQ != 0);
     }
 
     fn arm(&self) {
@@ -70,7 +73,8 @@ impl PluginDevice for Timer {
 
     fn read(&mut self, _region: u32, offset: u64, size: u32) -> u64 {
         if size < 4 {
-            self.host.guest_error(&format!("bad read of {size} bytes at {offset:#x}"));
+            self.host
+                .guest_error(&format!("bad read of {size} bytes at {offset:#x}"));
             return 0;
         }
         match offset {
@@ -80,7 +84,8 @@ impl PluginDevice for Timer {
             NOW => self.host.now_ns(),
             COUNT => self.count,
             _ => {
-                self.host.guest_error(&format!("read of unknown register {offset:#x}"));
+                self.host
+                    .guest_error(&format!("read of unknown register {offset:#x}"));
                 0
             }
         }
@@ -88,7 +93,8 @@ impl PluginDevice for Timer {
 
     fn write(&mut self, _region: u32, offset: u64, size: u32, value: u64) {
         if size < 4 {
-            self.host.guest_error(&format!("bad write of {size} bytes at {offset:#x}"));
+            self.host
+                .guest_error(&format!("bad write of {size} bytes at {offset:#x}"));
             return;
         }
         match offset {
@@ -106,8 +112,12 @@ impl PluginDevice for Timer {
             PERIOD => self.period = value,
             // Deliberate: the test of the SDK's panic boundary needs a model that panics.
             #[allow(clippy::panic)]
-            PANIC if self.test_panic && value == 0xdead => panic!("bb-timer: PANIC register written"),
-            _ => self.host.guest_error(&format!("write to unknown register {offset:#x}")),
+            PANIC if self.test_panic && value == 0xdead => {
+                panic!("bb-timer: PANIC register written")
+            }
+            _ => self
+                .host
+                .guest_error(&format!("write to unknown register {offset:#x}")),
         }
     }
 
@@ -139,7 +149,10 @@ impl PluginDevice for Timer {
     }
 
     fn write_fdt(&self, fdt: &mut Fdt) -> Result<(), FdtError> {
-        fdt.u32("clock-frequency", u32::try_from(self.freq).unwrap_or(u32::MAX))
+        fdt.u32(
+            "clock-frequency",
+            u32::try_from(self.freq).unwrap_or(u32::MAX),
+        )
     }
 
     fn snapshot_save(&self) -> Vec<u8> {
@@ -154,7 +167,9 @@ impl PluginDevice for Timer {
     fn snapshot_load(&mut self, data: &[u8]) -> Result<(), String> {
         let word = |i: usize| -> Result<u64, String> {
             let b = data.get(i * 8..i * 8 + 8).ok_or("snapshot too short")?;
-            Ok(u64::from_le_bytes(b.try_into().map_err(|_| "snapshot too short")?))
+            Ok(u64::from_le_bytes(
+                b.try_into().map_err(|_| "snapshot too short")?,
+            ))
         };
         self.ctrl = word(0)?;
         self.period = word(1)?;
@@ -172,6 +187,18 @@ breadboard_plugin!("bb-timer", || vec![
         .region("bb-timer", 0x100)
         .irqs(1)
         .gpio_inputs(1)
-        .prop(PropKind::Int, "clock-frequency", Some("1000000000"), "timebase in Hz, for the DT", Some(u64::from(u32::MAX)))
-        .prop(PropKind::Bool, "test-panic", Some("off"), "let a guest write make the model panic", None),
+        .prop(
+            PropKind::Int,
+            "clock-frequency",
+            Some("1000000000"),
+            "timebase in Hz, for the DT",
+            Some(u64::from(u32::MAX))
+        )
+        .prop(
+            PropKind::Bool,
+            "test-panic",
+            Some("off"),
+            "let a guest write make the model panic",
+            None
+        ),
 ]);

@@ -240,7 +240,9 @@ impl IbexUart {
                 self.arm_rx_timeout();
             }
             STATUS | RDATA | FIFO_STATUS | VAL => {
-                self.host.guest_error(&format!("write of {v:#x} to read-only register {offset:#x}"));
+                self.host.guest_error(&format!(
+                    "write of {v:#x} to read-only register {offset:#x}"
+                ));
             }
             WDATA => {
                 if self.tx.len() >= FIFO_DEPTH {
@@ -276,7 +278,8 @@ impl IbexUart {
     }
 
     fn bad_access(&self, what: &str, offset: u64, size: u32) {
-        self.host.guest_error(&format!("bad {what} of {size} bytes at {offset:#x}"));
+        self.host
+            .guest_error(&format!("bad {what} of {size} bytes at {offset:#x}"));
     }
 }
 
@@ -288,7 +291,9 @@ impl PluginDevice for IbexUart {
     fn create(host: Host) -> Result<Self, String> {
         let clock_hz = host.prop_u64("clock-frequency").unwrap_or(0);
         if clock_hz == 0 {
-            return Err(format!("Property '{TYPE_NAME}.clock-frequency' must not be 0"));
+            return Err(format!(
+                "Property '{TYPE_NAME}.clock-frequency' must not be 0"
+            ));
         }
         let mut d = IbexUart {
             host,
@@ -308,7 +313,9 @@ impl PluginDevice for IbexUart {
 
     fn read(&mut self, region: u32, offset: u64, size: u32) -> u64 {
         if region != 0 {
-            self.host.guest_error(&format!("access to region {region}, which it does not have"));
+            self.host.guest_error(&format!(
+                "access to region {region}, which it does not have"
+            ));
             return 0;
         }
         let v = aligned(offset, size)
@@ -326,7 +333,9 @@ impl PluginDevice for IbexUart {
 
     fn write(&mut self, region: u32, offset: u64, size: u32, value: u64) {
         if region != 0 {
-            self.host.guest_error(&format!("access to region {region}, which it does not have"));
+            self.host.guest_error(&format!(
+                "access to region {region}, which it does not have"
+            ));
             return;
         }
         let done = aligned(offset, size)
@@ -375,7 +384,10 @@ impl PluginDevice for IbexUart {
 
     fn write_fdt(&self, fdt: &mut Fdt) -> Result<(), FdtError> {
         // compatible, reg and interrupts come from the host.
-        fdt.u32("clock-frequency", u32::try_from(self.clock_hz).unwrap_or(u32::MAX))
+        fdt.u32(
+            "clock-frequency",
+            u32::try_from(self.clock_hz).unwrap_or(u32::MAX),
+        )
     }
 }
 
@@ -386,7 +398,13 @@ pub fn type_builder() -> TypeBuilder {
         .node_name("serial")
         .region(TYPE_NAME, SIZE)
         .irqs(NUM_IRQS as u32)
-        .prop(PropKind::Chardev, "chardev", Some(""), "character device it talks to", None)
+        .prop(
+            PropKind::Chardev,
+            "chardev",
+            Some(""),
+            "character device it talks to",
+            None,
+        )
         .prop(
             PropKind::Int,
             "clock-frequency",

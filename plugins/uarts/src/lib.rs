@@ -9,7 +9,9 @@
 
 use std::collections::VecDeque;
 
-use breadboard_plugin_api::{Fdt, FdtError, Host, PluginDevice, PropKind, TypeBuilder, breadboard_plugin};
+use breadboard_plugin_api::{
+    Fdt, FdtError, Host, PluginDevice, PropKind, TypeBuilder, breadboard_plugin,
+};
 
 /// Type name (the built-in keeps `ns16550a`).
 pub const TYPE_NAME: &str = "plugin-ns16550a";
@@ -304,7 +306,10 @@ impl Ns16550a {
         let old = self.ier;
         self.ier = v & IER_MASK;
         if v & !IER_MASK != 0 {
-            self.host.unimp(&format!("IER bits {:#x} (not a 16550A feature)", v & !IER_MASK));
+            self.host.unimp(&format!(
+                "IER bits {:#x} (not a 16550A feature)",
+                v & !IER_MASK
+            ));
         }
         if self.ier & IER_ETBEI != 0 && old & IER_ETBEI == 0 {
             // Enabling the THRE interrupt while THR is empty raises it at once.
@@ -319,7 +324,8 @@ impl Ns16550a {
         let stride_mask = (1u64 << self.reg_shift) - 1;
         let index = offset >> self.reg_shift;
         if !matches!(size, 1 | 2 | 4 | 8) || offset & stride_mask != 0 || index > REG_SCR {
-            self.host.guest_error(&format!("bad {what} of {size} bytes at {offset:#x}"));
+            self.host
+                .guest_error(&format!("bad {what} of {size} bytes at {offset:#x}"));
             return None;
         }
         Some(index)
@@ -405,7 +411,9 @@ impl PluginDevice for Ns16550a {
     fn create(host: Host) -> Result<Self, String> {
         let clock_hz = host.prop_u64("clock-frequency").unwrap_or(0);
         if clock_hz == 0 {
-            return Err(format!("Property '{TYPE_NAME}.clock-frequency' must not be 0"));
+            return Err(format!(
+                "Property '{TYPE_NAME}.clock-frequency' must not be 0"
+            ));
         }
         let reg_io_width = host.prop_u64("reg-io-width").unwrap_or(1);
         if !matches!(reg_io_width, 1 | 2 | 4) {
@@ -414,14 +422,18 @@ impl PluginDevice for Ns16550a {
             ));
         }
         // Both bounded by the schema (reg-shift <= 2).
-        let reg_shift = u32::try_from(host.prop_u64("reg-shift").unwrap_or(0)).unwrap_or(0).min(2);
+        let reg_shift = u32::try_from(host.prop_u64("reg-shift").unwrap_or(0))
+            .unwrap_or(0)
+            .min(2);
         let reg_io_width = u32::try_from(reg_io_width).unwrap_or(1);
         Ok(Ns16550a::new(host, clock_hz, reg_shift, reg_io_width))
     }
 
     fn read(&mut self, region: u32, offset: u64, size: u32) -> u64 {
         if region != 0 {
-            self.host.guest_error(&format!("access to region {region}, which it does not have"));
+            self.host.guest_error(&format!(
+                "access to region {region}, which it does not have"
+            ));
             return 0;
         }
         match self.decode(offset, size, "read") {
@@ -432,7 +444,9 @@ impl PluginDevice for Ns16550a {
 
     fn write(&mut self, region: u32, offset: u64, size: u32, value: u64) {
         if region != 0 {
-            self.host.guest_error(&format!("access to region {region}, which it does not have"));
+            self.host.guest_error(&format!(
+                "access to region {region}, which it does not have"
+            ));
             return;
         }
         if let Some(index) = self.decode(offset, size, "write") {
@@ -485,7 +499,10 @@ impl PluginDevice for Ns16550a {
 
     fn write_fdt(&self, fdt: &mut Fdt) -> Result<(), FdtError> {
         // compatible, reg and interrupts come from the host.
-        fdt.u32("clock-frequency", u32::try_from(self.clock_hz).unwrap_or(u32::MAX))?;
+        fdt.u32(
+            "clock-frequency",
+            u32::try_from(self.clock_hz).unwrap_or(u32::MAX),
+        )?;
         if self.reg_shift != 0 {
             fdt.u32("reg-shift", self.reg_shift)?;
         }
@@ -500,19 +517,40 @@ mod ibex;
 
 breadboard_plugin!("bb-uarts", || vec![
     ibex::type_builder(),
-    TypeBuilder::new::<Ns16550a>(TYPE_NAME, "16550A UART with 16-byte FIFOs (plugin build of ns16550a)")
-        .compatible("ns16550a")
-        .node_name("serial")
-        .region(TYPE_NAME, REGION_SIZE)
-        .irqs(1)
-        .prop(PropKind::Chardev, "chardev", Some(""), "character device for TX/RX", None)
-        .prop(
-            PropKind::Int,
-            "clock-frequency",
-            Some("3686400"),
-            "input clock in Hz (baud = clock / 16 / divisor)",
-            Some(u64::from(u32::MAX)),
-        )
-        .prop(PropKind::Int, "reg-shift", Some("0"), "registers are 1 << reg-shift bytes apart", Some(2))
-        .prop(PropKind::Int, "reg-io-width", Some("1"), "access width the driver uses: 1, 2 or 4", Some(4)),
+    TypeBuilder::new::<Ns16550a>(
+        TYPE_NAME,
+        "16550A UART with 16-byte FIFOs (plugin build of ns16550a)"
+    )
+    .compatible("ns16550a")
+    .node_name("serial")
+    .region(TYPE_NAME, REGION_SIZE)
+    .irqs(1)
+    .prop(
+        PropKind::Chardev,
+        "chardev",
+        Some(""),
+        "character device for TX/RX",
+        None
+    )
+    .prop(
+        PropKind::Int,
+        "clock-frequency",
+        Some("3686400"),
+        "input clock in Hz (baud = clock / 16 / divisor)",
+        Some(u64::from(u32::MAX)),
+    )
+    .prop(
+        PropKind::Int,
+        "reg-shift",
+        Some("0"),
+        "registers are 1 << reg-shift bytes apart",
+        Some(2)
+    )
+    .prop(
+        PropKind::Int,
+        "reg-io-width",
+        Some("1"),
+        "access width the driver uses: 1, 2 or 4",
+        Some(4)
+    ),
 ]);

@@ -265,11 +265,18 @@ impl Device for VirtioMmio {
         Ok(w.finish())
     }
 
-    fn snapshot_load(&mut self, data: &[u8]) -> Result<(), breadboard_core::snapshot::SnapshotError> {
+    fn snapshot_load(
+        &mut self,
+        data: &[u8],
+    ) -> Result<(), breadboard_core::snapshot::SnapshotError> {
         let mut r = breadboard_core::snapshot::SnapReader::new(data);
         let v = (r.u32()?, r.u32()?, r.u32()?);
         r.end()?;
-        (self.device_features_sel, self.driver_features_sel, self.queue_sel) = v;
+        (
+            self.device_features_sel,
+            self.driver_features_sel,
+            self.queue_sel,
+        ) = v;
         Ok(())
     }
 

@@ -117,11 +117,16 @@ pub trait VirtioDevice {
     }
 
     /// Restores what `snapshot_save` wrote.
-    fn snapshot_load(&mut self, data: &[u8]) -> Result<(), breadboard_core::snapshot::SnapshotError> {
+    fn snapshot_load(
+        &mut self,
+        data: &[u8],
+    ) -> Result<(), breadboard_core::snapshot::SnapshotError> {
         if data.is_empty() {
             Ok(())
         } else {
-            Err(breadboard_core::snapshot::SnapshotError::Corrupt("unexpected virtio device state".into()))
+            Err(breadboard_core::snapshot::SnapshotError::Corrupt(
+                "unexpected virtio device state".into(),
+            ))
         }
     }
 
@@ -534,7 +539,10 @@ impl Device for VirtioBackend {
         Ok(w.finish())
     }
 
-    fn snapshot_load(&mut self, data: &[u8]) -> Result<(), breadboard_core::snapshot::SnapshotError> {
+    fn snapshot_load(
+        &mut self,
+        data: &[u8],
+    ) -> Result<(), breadboard_core::snapshot::SnapshotError> {
         let mut r = breadboard_core::snapshot::SnapReader::new(data);
         let status = r.u32()?;
         let driver_features = r.u64()?;
@@ -542,7 +550,9 @@ impl Device for VirtioBackend {
         let config_generation = r.u32()?;
         let errors = r.u64()?;
         if r.u64()? != self.queues.len() as u64 {
-            return Err(breadboard_core::snapshot::SnapshotError::Corrupt("virtqueue count differs".into()));
+            return Err(breadboard_core::snapshot::SnapshotError::Corrupt(
+                "virtqueue count differs".into(),
+            ));
         }
         let mut queues = self.queues.clone();
         for q in &mut queues {

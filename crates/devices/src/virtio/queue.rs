@@ -392,7 +392,10 @@ impl Queue {
     }
 
     /// Restores what `snapshot_save` wrote (`max_size` stays as built).
-    pub fn snapshot_load(&mut self, r: &mut breadboard_core::snapshot::SnapReader<'_>) -> Result<(), breadboard_core::snapshot::SnapshotError> {
+    pub fn snapshot_load(
+        &mut self,
+        r: &mut breadboard_core::snapshot::SnapReader<'_>,
+    ) -> Result<(), breadboard_core::snapshot::SnapshotError> {
         let num = r.u32()?;
         let size = r.u16()?;
         let ready = r.bool()?;
@@ -400,7 +403,9 @@ impl Queue {
         let next = (r.u16()?, r.u16()?);
         let flags = (r.bool()?, r.bool()?);
         if size > self.max_size || (ready && !size.is_power_of_two()) {
-            return Err(breadboard_core::snapshot::SnapshotError::Corrupt(format!("bad virtqueue size {size}")));
+            return Err(breadboard_core::snapshot::SnapshotError::Corrupt(format!(
+                "bad virtqueue size {size}"
+            )));
         }
         self.num = num;
         self.size = size;

@@ -91,7 +91,10 @@ impl VirtioDevice for VirtioRng {
         }
     }
 
-    fn snapshot_load(&mut self, data: &[u8]) -> Result<(), breadboard_core::snapshot::SnapshotError> {
+    fn snapshot_load(
+        &mut self,
+        data: &[u8],
+    ) -> Result<(), breadboard_core::snapshot::SnapshotError> {
         match (&mut self.source, data.len()) {
             (Source::Host(_), 0) => Ok(()),
             (Source::Seeded { state, .. }, 8) => {
@@ -100,7 +103,9 @@ impl VirtioDevice for VirtioRng {
                 *state = u64::from_le_bytes(b);
                 Ok(())
             }
-            _ => Err(breadboard_core::snapshot::SnapshotError::Corrupt("virtio-rng state does not match its source".into())),
+            _ => Err(breadboard_core::snapshot::SnapshotError::Corrupt(
+                "virtio-rng state does not match its source".into(),
+            )),
         }
     }
 

@@ -175,7 +175,9 @@ impl CompatibleMap {
         let mut by_compatible = BTreeMap::new();
         for t in registry.iter() {
             for c in t.compatible {
-                by_compatible.entry((*c).to_string()).or_insert_with(|| t.name.to_string());
+                by_compatible
+                    .entry((*c).to_string())
+                    .or_insert_with(|| t.name.to_string());
             }
         }
         CompatibleMap { by_compatible }

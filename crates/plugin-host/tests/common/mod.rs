@@ -11,9 +11,14 @@ use std::sync::Mutex;
 pub fn rust_plugin(name: &str) -> PathBuf {
     static BUILD: Mutex<()> = Mutex::new(());
     let exe = std::env::current_exe().expect("exe");
-    let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile>");
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>");
     let p = profile_dir.join("examples").join(format!("lib{name}.so"));
-    let _guard = BUILD.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _guard = BUILD
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     if !p.exists() {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let mut cmd = std::process::Command::new(cargo);
@@ -22,7 +27,11 @@ pub fn rust_plugin(name: &str) -> PathBuf {
             cmd.arg("--release");
         }
         let st = cmd.status().expect("run cargo");
-        assert!(st.success() && p.exists(), "could not build {}", p.display());
+        assert!(
+            st.success() && p.exists(),
+            "could not build {}",
+            p.display()
+        );
     }
     p
 }
