@@ -54,6 +54,28 @@ fn registry_with_plugins(cfg: &cli::Config) -> Result<TypeRegistry> {
     Ok(reg)
 }
 
+/// The registry `-device help` describes: built-ins plus the types of any `-plugin` on the same
+/// command line (the CLI answers help requests before it reads the rest of the line).
+fn help_registry(args: &[String]) -> Result<TypeRegistry> {
+    let mut reg = registry();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        if a == "-plugin" || a == "--plugin" {
+            let Some(v) = it.next() else { break };
+            let file = v.split(',').find_map(|kv| match kv.split_once('=') {
+                Some(("file", f)) => Some(f),
+                Some(_) => None,
+                None => Some(kv),
+            });
+            if let Some(f) = file {
+                breadboard_plugin_host::load(std::path::Path::new(f), &mut reg)
+                    .map_err(|e| anyhow!("-plugin: {e}"))?;
+            }
+        }
+    }
+    Ok(reg)
+}
+
 /// Options the command line understands but this version does not implement yet: refusing them
 /// is better than ignoring them.
 fn refuse_unsupported(cfg: &cli::Config) -> Result<()> {
@@ -176,11 +198,11 @@ fn run(args: &[String]) -> Result<i32> {
             return Ok(0);
         }
         cli::Command::DeviceHelp(None) => {
-            print!("{}", registry().help());
+            print!("{}", help_registry(&args)?.help());
             return Ok(0);
         }
         cli::Command::DeviceHelp(Some(ty)) => {
-            let text = registry()
+            let text = help_registry(&args)?
                 .type_help(&ty)
                 .ok_or_else(|| anyhow!("'{ty}' is not a valid device model name"))?;
             print!("{text}");

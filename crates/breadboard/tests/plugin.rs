@@ -160,3 +160,26 @@ fn test_linux_sees_the_plugin_device_tree_node() {
     g.send("poweroff\n");
     assert_eq!(g.wait(boot), Some(0), "{}", g.output());
 }
+
+#[test]
+fn test_device_help_lists_plugin_types() {
+    let so = dma_plugin("help", &[]);
+    let p = so.display().to_string();
+    let r = breadboard(
+        &["-plugin", &format!("file={p}"), "-device", "help"],
+        Duration::from_secs(30),
+    );
+    assert_eq!(r.code, Some(0), "{r:?}");
+    assert!(r.stdout.contains("name \"bb-dma\""), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("name \"ns16550a\""),
+        "built-ins too: {}",
+        r.stdout
+    );
+    let r = breadboard(
+        &["-plugin", &p, "-device", "bb-dma,help"],
+        Duration::from_secs(30),
+    );
+    assert_eq!(r.code, Some(0), "{r:?}");
+    assert!(r.stdout.contains("max-len=<size>"), "{}", r.stdout);
+}
