@@ -180,17 +180,20 @@ def qmp_session(argv, sock, n):
                 if time.monotonic() - t0 > 30:
                     raise RuntimeError("no QMP socket from %s" % argv[0])
                 time.sleep(0.0005)
-        f = s.makefile("rwb", buffering=0)
-        f.readline()
+        # Buffered reads (an unbuffered readline costs one recv per byte, which would swamp
+        # what is being measured); unbuffered writes so each command goes out at once.
+        r = s.makefile("rb")
+        w = s.makefile("wb", buffering=0)
+        r.readline()
         greet = time.monotonic() - t0
-        f.write(b'{"execute": "qmp_capabilities"}\n')
-        f.readline()
+        w.write(b'{"execute": "qmp_capabilities"}\n')
+        r.readline()
         t1 = time.monotonic()
         for _ in range(n):
-            f.write(b'{"execute": "query-status"}\n')
-            line = f.readline()
+            w.write(b'{"execute": "query-status"}\n')
+            line = r.readline()
             while b'"return"' not in line:
-                line = f.readline()
+                line = r.readline()
         rt = (time.monotonic() - t1) / n
         return greet, rt
     finally:
