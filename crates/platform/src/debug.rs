@@ -1,7 +1,7 @@
 //! Debugger access to a machine (the GDB stub): one hart at a time, with the same bus and
 //! `-icount` time bookkeeping as [`Machine::run_slice`].
 
-use breadboard_core::{ClockMode, MachineRequest};
+use breadboard_core::MachineRequest;
 use breadboard_riscv::{Hart, RunExit};
 
 use crate::bus::SystemBus;
@@ -54,22 +54,7 @@ impl Machine {
         let Some(hart) = self.harts.get_mut(index) else {
             return (RunExit::Wfi, None);
         };
-        let budget = match self.clock.mode() {
-            ClockMode::Icount { .. } => match self.timers.next_deadline() {
-                Some(d) => self.clock.insns_until(d).unwrap_or(budget).min(budget),
-                None => budget,
-            },
-            ClockMode::Host => budget,
-        };
-        let before = hart.instret();
-        let t0 = self.clock.now();
-        if self.clock.insns_to_ns(0).is_some() {
-            bus.icount_base = Some((t0, before));
-        }
-        let exit = hart.run(&mut bus, budget);
-        if let Some(d) = self.clock.insns_to_ns(hart.instret().wrapping_sub(before)) {
-            self.clock.set_icount_time(t0.saturating_add(d));
-        }
+        let exit = crate::run::run_hart_for(hart, &mut bus, &self.clock, &self.timers, budget);
         (exit, bus.request)
     }
 }

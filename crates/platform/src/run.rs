@@ -54,6 +54,33 @@ pub enum Exit {
     Deadlock,
 }
 
+/// Runs one hart for up to `budget` instructions on `bus`. With `-icount` the budget is cut to
+/// the next timer deadline, virtual time follows the hart at every MMIO access
+/// (`Bus::sync_instret`) and ends exactly at the instructions it retired.
+pub(crate) fn run_hart_for(
+    hart: &mut breadboard_riscv::Hart,
+    bus: &mut SystemBus<'_>,
+    clock: &breadboard_core::Clock,
+    timers: &breadboard_core::TimerQueue,
+    budget: u64,
+) -> RunExit {
+    let budget = match clock.mode() {
+        ClockMode::Icount { .. } => match timers.next_deadline() {
+            Some(d) => clock.insns_until(d).unwrap_or(budget).min(budget),
+            None => budget,
+        },
+        ClockMode::Host => budget,
+    };
+    let before = hart.instret();
+    let t0 = clock.now();
+    bus.icount_base = clock.insns_to_ns(0).map(|_| (t0, before));
+    let exit = hart.run(bus, budget);
+    if let Some(d) = clock.insns_to_ns(hart.instret().wrapping_sub(before)) {
+        clock.set_icount_time(t0.saturating_add(d));
+    }
+    exit
+}
+
 /// Instructions per hart per slice in host-time mode: about 0.1-0.5 ms of guest time, short
 /// enough for timer accuracy, long enough that the loop's own cost is noise.
 pub const SLICE: u64 = 100_000;
@@ -107,22 +134,7 @@ impl Machine {
         };
         let mut all_idle = true;
         for hart in &mut self.harts {
-            let budget = match self.clock.mode() {
-                ClockMode::Icount { .. } => match self.timers.next_deadline() {
-                    Some(d) => self.clock.insns_until(d).unwrap_or(budget).min(budget),
-                    None => budget,
-                },
-                ClockMode::Host => budget,
-            };
-            let before = hart.instret();
-            let t0 = self.clock.now();
-            if self.clock.insns_to_ns(0).is_some() {
-                bus.icount_base = Some((t0, before));
-            }
-            let exit = hart.run(&mut bus, budget);
-            if let Some(d) = self.clock.insns_to_ns(hart.instret().wrapping_sub(before)) {
-                self.clock.set_icount_time(t0.saturating_add(d));
-            }
+            let exit = run_hart_for(hart, &mut bus, &self.clock, &self.timers, budget);
             if exit != RunExit::Wfi {
                 all_idle = false;
             }
