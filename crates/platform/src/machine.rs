@@ -288,6 +288,10 @@ pub struct Machine {
     pub(crate) pbus_irqs_used: u32,
     /// The platform bus window is fully occupied below this address (placement hint).
     pub(crate) pbus_full_below: u64,
+    /// `mtime_source()` once found (`None` = not looked up since the device set changed).
+    #[allow(clippy::type_complexity)]
+    pub(crate) mtime_cache:
+        std::cell::RefCell<Option<Option<Rc<breadboard_devices::clint::MtimeSource>>>>,
     /// RAM made from `-m`: (base, size).
     pub ram: Option<(u64, u64)>,
     /// Boot images and layout, once `finish` ran.
@@ -370,6 +374,7 @@ impl Machine {
             names: BTreeMap::new(),
             pbus_irqs_used: 0,
             pbus_full_below: 0,
+            mtime_cache: std::cell::RefCell::new(None),
             ram: None,
             boot: None,
             desc,
@@ -505,6 +510,7 @@ impl Machine {
         user: bool,
         props: &[(&str, RawValue<'_>)],
     ) -> Result<DeviceId, MachineError> {
+        self.mtime_cache.replace(None);
         let t = self
             .registry
             .get(ty)
@@ -666,6 +672,7 @@ impl Machine {
 
     /// Removes an unbound device (`device_del`, or cleanup after a failed plug).
     pub fn remove_device(&mut self, id: DeviceId) {
+        self.mtime_cache.replace(None);
         if let Some(Some(e)) = self.devices.get(id) {
             let path = e.path.clone();
             self.tree.remove(&path);

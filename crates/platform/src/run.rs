@@ -145,9 +145,14 @@ impl Machine {
         (all_idle, bus.request)
     }
 
-    /// The first CLINT's `mtime`, which the `time` CSR reads.
+    /// The first CLINT's `mtime`, which the `time` CSR reads. Found once and cached: every
+    /// slice (and every debugger step) needs it, and finding it visits every device. Adding or
+    /// removing a device clears the cache.
     pub fn mtime_source(&self) -> Option<std::rc::Rc<breadboard_devices::clint::MtimeSource>> {
-        self.device_ids().find_map(|id| {
+        if let Some(cached) = self.mtime_cache.borrow().as_ref() {
+            return cached.clone();
+        }
+        let found = self.device_ids().find_map(|id| {
             let e = self.device(id)?;
             let guard = e.cell.try_borrow().ok()?;
             // Deref to the device itself: `as_any` on the Box would downcast the Box.
@@ -155,7 +160,9 @@ impl Machine {
             d.as_any()
                 .downcast_ref::<breadboard_devices::clint::Clint>()
                 .map(|c| c.time_source())
-        })
+        });
+        *self.mtime_cache.borrow_mut() = Some(found.clone());
+        found
     }
 
     /// Runs the machine until shutdown or quit.
