@@ -114,6 +114,13 @@ pub trait Device: AsAny {
         None
     }
 
+    /// Outputs that go to a hart unless the machine wires them otherwise, as
+    /// `(output, hart, mip bit)` (QEMU's interrupt controllers claim their harts' lines at
+    /// realize: an OpenTitan PLIC's target 0 drives hart 0's MEIP). Empty for most devices.
+    fn default_cpu_irqs(&self) -> Vec<(usize, u32, u32)> {
+        Vec::new()
+    }
+
     /// Whether other nodes reference this device's node, so it needs a phandle. Interrupt
     /// controllers (devices with an `irq_specifier`) always get one.
     fn needs_phandle(&self) -> bool {

@@ -111,12 +111,6 @@ impl IbexPlic {
         p
     }
 
-    /// Outputs that go to a hart unless the machine wires them: (output, hart, mip bit).
-    /// Target 0 drives hart 0's MEIP, as QEMU's `ibex_plic` claims it at realize.
-    pub fn default_cpu_targets(&self) -> Vec<(usize, u32, u32)> {
-        vec![(0, 0, IRQ_M_EXT)]
-    }
-
     fn is_source(&self, s: usize) -> bool {
         (1..=self.num_sources).contains(&s)
     }
@@ -273,6 +267,11 @@ impl IbexPlic {
 }
 
 impl Device for IbexPlic {
+    /// Target 0 drives hart 0's MEIP, as QEMU's `ibex_plic` claims it at realize.
+    fn default_cpu_irqs(&self) -> Vec<(usize, u32, u32)> {
+        vec![(0, 0, IRQ_M_EXT)]
+    }
+
     fn snapshot_save(&self) -> Result<Vec<u8>, breadboard_core::snapshot::SnapshotError> {
         let mut w = breadboard_core::snapshot::SnapWriter::new();
         w.u32s(&self.prio);
@@ -588,7 +587,7 @@ mod tests {
         let env = TestEnv::with_harts(1);
         let dev = env.make(&device_type(), &[]);
         let p = (*dev).as_any().downcast_ref::<IbexPlic>().expect("type");
-        assert_eq!(p.default_cpu_targets(), vec![(0, 0, 11)]);
+        assert_eq!(p.default_cpu_irqs(), vec![(0, 0, 11)]);
         assert_eq!(dev.gpio_inputs(), 33);
     }
 

@@ -93,9 +93,7 @@ impl Machine {
         for id in self.device_ids() {
             let Some(e) = self.device(id) else { continue };
             let Ok(d) = e.cell.try_borrow() else { continue };
-            // `(**d)`: the device's own `as_any`, not the blanket one of the `Box` around it.
-            let targets = default_cpu_targets((**d).as_any());
-            for (out, hart, bit) in targets {
+            for (out, hart, bit) in d.default_cpu_irqs() {
                 if e.wires.get(out).is_some_and(Option::is_none)
                     && (hart as usize) < self.harts.len()
                 {
@@ -180,15 +178,4 @@ impl Machine {
         }
         self.system_reset()
     }
-}
-
-/// Outputs of device `d` that go to a hart by default: (output, hart, mip bit).
-///
-/// The generic form would be a `Device` method; until the device contract has one, the
-/// interrupt controllers that own hart lines are recognised here.
-fn default_cpu_targets(d: &dyn std::any::Any) -> Vec<(usize, u32, u32)> {
-    if let Some(p) = d.downcast_ref::<breadboard_devices::ibex_plic::IbexPlic>() {
-        return p.default_cpu_targets();
-    }
-    Vec::new()
 }
