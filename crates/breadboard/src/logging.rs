@@ -371,6 +371,18 @@ where
 mod tests {
     use super::*;
 
+    /// tracing caches each callsite's interest process-wide and rebuilds it
+    /// whenever a dispatcher is created; a rebuild racing a callsite's first
+    /// registration on another thread can leave a stale `always`. Tests that
+    /// create dispatchers therefore take turns.
+    static DISPATCH: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+    fn serial() -> std::sync::MutexGuard<'static, ()> {
+        DISPATCH
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     fn capture() -> (SharedWriter<Vec<u8>>, impl Fn() -> String) {
         let w = SharedWriter::new(Vec::new());
         let r = w.clone();
@@ -399,6 +411,7 @@ mod tests {
 
     #[test]
     fn test_enabled_items_print_plain_lines_and_others_stay_silent() {
+        let _turn = serial();
         let (items, read_items) = capture();
         let (errors, read_errors) = capture();
         let mask = LogItem::Mmio.bit() | LogItem::Exec.bit() | LogItem::GuestErrors.bit();
@@ -426,6 +439,7 @@ mod tests {
 
     #[test]
     fn test_disabled_item_errors_are_not_diagnostics() {
+        let _turn = serial();
         let (items, read_items) = capture();
         let (errors, read_errors) = capture();
         let sub = subscriber(0, items, errors);
@@ -442,6 +456,7 @@ mod tests {
 
     #[test]
     fn test_multiline_messages_keep_their_lines() {
+        let _turn = serial();
         let (items, read_items) = capture();
         let (errors, _) = capture();
         let sub = subscriber(LogItem::InAsm.bit(), items, errors);
@@ -454,6 +469,7 @@ mod tests {
     /// The only test that installs the global subscriber (a process can have one).
     #[test]
     fn test_init_writes_items_to_the_log_file() {
+        let _turn = serial();
         let dir = std::env::temp_dir().join(format!("bb-log-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("mkdir");
         let bad = dir.join("missing-dir").join("log.txt");
