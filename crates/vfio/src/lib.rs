@@ -10,3 +10,6 @@
 //! chosen by `compatible` writes the node.
 
 pub mod backend;
+pub mod host;
+pub mod kernel;
+pub mod sysfs;
