@@ -1,0 +1,34 @@
+//! vfio-user: run a device in another process and reach it over a Unix socket (vfio-user
+//! Protocol Specification, QEMU's docs/interop/vfio-user.rst). breadboard speaks it for
+//! *platform* devices: device info carries `VFIO_DEVICE_FLAGS_PLATFORM`, and a server may
+//! describe its device-tree node in a vendor capability (see [`protocol`]).
+//!
+//! # Modules and their API
+//!
+//! - [`protocol`]: the wire format, both directions, never panicking on input.
+//!   - [`protocol::Header`] (`msg_id`, `command`, `size`, `flags`, `error`) with
+//!     `new_command`, `new_reply`, `new_error_reply`, `decode`, `encode`, `message_type`
+//!     ([`protocol::MessageType`]), `command` ([`protocol::Command`]), `no_reply`, `is_error`.
+//!   - Bodies implement [`protocol::Wire`] (`encode_into`, `to_bytes`, `decode` of an exact
+//!     payload): `vfio_device_info`, `vfio_region_info`, `vfio_irq_info` (re-exported from
+//!     `vfio-bindings`), [`protocol::DmaMap`], [`protocol::DmaUnmap`], [`protocol::IrqSet`],
+//!     [`protocol::RegionAccess`] / [`protocol::RegionData`] (region read/write, without and
+//!     with data), [`protocol::DmaAccess`] / [`protocol::DmaData`] (DMA read/write).
+//!     `VFIO_USER_VERSION` is [`protocol::Version`] with [`protocol::Capabilities`] and the
+//!     vendor [`protocol::BreadboardCaps`] (DT hints). Requests with fixed content:
+//!     `device_info_request`, `region_info_request`, `irq_info_request`.
+//!   - Errors: [`protocol::ProtocolError`] (`Short`, `WrongSize`, `BadSizeField`, `TooLarge`,
+//!     `UnknownCommand`, `UnknownType`, `BadVersion`, `BadField`).
+//! - [`socket`]: framing. [`socket::Channel`] wraps a `UnixStream`
+//!   (`Channel::new`, `Channel::connect`, `with_max_msg_size`, `with_max_fds`, `with_timeout`);
+//!   `send(&Header, payload, &[BorrowedFd])` sets the size field and attaches fds;
+//!   `send_raw(bytes, fds)` sends anything (fault injection); `recv(idle)` returns a
+//!   [`socket::Message`] `{header, payload, fds: Vec<OwnedFd>}` after waiting up to `idle` for
+//!   a message to start (`None`: for ever) and the channel's timeout for the rest; `shutdown`
+//!   wakes a blocked receiver. Sends and receives take `&self` and may run on different
+//!   threads. Errors: [`socket::SocketError`] (`Closed`, `Truncated`, `Timeout`, `TooLarge`,
+//!   `TooManyFds` — every fd of such a message is closed —, `Protocol`, `Io`).
+//! - `client`: the client breadboard's `vfio-platform` device uses.
+
+pub mod protocol;
+pub mod socket;
