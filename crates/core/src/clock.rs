@@ -9,6 +9,8 @@ use std::cell::{Cell, RefCell};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use crate::device::DeviceId;
@@ -182,6 +184,75 @@ pub struct TimerQueue {
     /// Live generation of each key; heap entries with an older generation are stale.
     live: RefCell<HashMap<TimerKey, u64>>,
     seq: Cell<u64>,
+    /// Notifications posted by I/O threads, delivered on the main loop.
+    inbox: Arc<Inbox>,
+}
+
+/// Wakes the main loop when an I/O thread posts a notification while it sleeps.
+pub type Waker = Box<dyn Fn() + Send + Sync>;
+
+/// Notifications from I/O threads (a vfio eventfd fired, a server replied) waiting for the main
+/// loop. Lock-free to test when empty, which is the hot path: the loop looks every slice.
+#[derive(Default)]
+struct Inbox {
+    /// Some device holds a notifier (so the main loop needs a waker).
+    used: AtomicBool,
+    any: AtomicBool,
+    items: Mutex<Vec<TimerKey>>,
+    waker: Mutex<Option<Waker>>,
+}
+
+impl std::fmt::Debug for Inbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Inbox")
+            .field("any", &self.any.load(Ordering::Relaxed))
+            .finish()
+    }
+}
+
+impl Inbox {
+    fn post(&self, key: TimerKey) {
+        match self.items.lock() {
+            Ok(mut v) => v.push(key),
+            Err(p) => p.into_inner().push(key),
+        }
+        // Wake the loop only on the empty -> non-empty edge: one wake-up per batch.
+        if !self.any.swap(true, Ordering::AcqRel) {
+            let waker = match self.waker.lock() {
+                Ok(w) => w,
+                Err(p) => p.into_inner(),
+            };
+            if let Some(w) = waker.as_ref() {
+                w();
+            }
+        }
+    }
+
+    fn take(&self) -> Vec<TimerKey> {
+        if !self.any.load(Ordering::Acquire) {
+            return Vec::new();
+        }
+        self.any.store(false, Ordering::Release);
+        match self.items.lock() {
+            Ok(mut v) => std::mem::take(&mut *v),
+            Err(p) => std::mem::take(&mut *p.into_inner()),
+        }
+    }
+}
+
+/// Lets an I/O thread make the main loop call a device's `notify(token)`. `Send + Sync`, cheap
+/// to clone; notifications posted for a removed device are dropped.
+#[derive(Clone, Debug)]
+pub struct Notifier {
+    inbox: Arc<Inbox>,
+    owner: DeviceId,
+}
+
+impl Notifier {
+    /// Asks the main loop to call the device's `notify(token)` soon.
+    pub fn notify(&self, token: u64) {
+        self.inbox.post((self.owner, token));
+    }
 }
 
 impl TimerQueue {
@@ -249,6 +320,25 @@ impl TimerQueue {
         }
     }
 
+    /// Installs what wakes the main loop when a notification arrives while it sleeps (it sends
+    /// the loop an event). Without one, notifications wait for the next loop iteration.
+    pub fn set_waker(&self, waker: Waker) {
+        match self.inbox.waker.lock() {
+            Ok(mut w) => *w = Some(waker),
+            Err(p) => *p.into_inner() = Some(waker),
+        }
+    }
+
+    /// Whether any device asked for a notifier: only then does the main loop need a waker.
+    pub fn has_notifiers(&self) -> bool {
+        self.inbox.used.load(Ordering::Relaxed)
+    }
+
+    /// Takes every notification posted since the last call, oldest first.
+    pub fn take_notifications(&self) -> Vec<TimerKey> {
+        self.inbox.take()
+    }
+
     /// Removes and returns one timer that expired at or before `now`, earliest first.
     pub fn pop_expired(&self, now: Nanos) -> Option<TimerKey> {
         // next_deadline() drops stale entries, so the top of the heap is the live one.
@@ -305,11 +395,47 @@ impl TimerHandle {
     pub fn clock(&self) -> &Rc<Clock> {
         &self.clock
     }
+
+    /// A handle an I/O thread can use to make the main loop call the device's `notify`.
+    pub fn notifier(&self) -> Notifier {
+        self.queue.inbox.used.store(true, Ordering::Relaxed);
+        Notifier {
+            inbox: Arc::clone(&self.queue.inbox),
+            owner: self.owner,
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn test_notifications_from_threads_arrive_in_order_and_wake_once_per_batch() {
+        let q = TimerQueue::new();
+        let wakes = Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let w = Arc::clone(&wakes);
+        q.set_waker(Box::new(move || {
+            w.fetch_add(1, Ordering::SeqCst);
+        }));
+        let h = TimerHandle::new(Rc::clone(&q), Clock::new(ClockMode::Host), 7);
+        assert!(!q.has_notifiers());
+        let n = h.notifier();
+        assert!(q.has_notifiers());
+        assert!(q.take_notifications().is_empty());
+        std::thread::spawn(move || {
+            n.notify(1);
+            n.notify(2);
+        })
+        .join()
+        .expect("thread");
+        assert_eq!(wakes.load(Ordering::SeqCst), 1);
+        assert_eq!(q.take_notifications(), vec![(7, 1), (7, 2)]);
+        assert!(q.take_notifications().is_empty());
+        h.notifier().notify(3);
+        assert_eq!(wakes.load(Ordering::SeqCst), 2);
+        assert_eq!(q.take_notifications(), vec![(7, 3)]);
+    }
 
     #[test]
     fn test_timer_queue_reschedule_replaces_deadline() {

@@ -108,6 +108,14 @@ pub trait Device: AsAny {
     /// An input changed level.
     fn set_gpio(&mut self, _line: u32, _level: bool) {}
 
+    /// `source` now drives input `line` (`None`: nothing does). Interrupt controllers keep it to
+    /// tell the source when the guest completes its interrupt ([`IrqLine::end_of_interrupt`]).
+    fn attach_irq_source(&mut self, _line: u32, _source: Option<IrqLine>) {}
+
+    /// An I/O thread posted `token` through a [`crate::clock::Notifier`] (from
+    /// [`crate::clock::TimerHandle::notifier`]); runs on the main loop.
+    fn notify(&mut self, _token: u64) {}
+
     /// For interrupt controllers: the DT interrupt specifier for input `line`
     /// (e.g. `[line]` for a PLIC). `None` for devices that are not interrupt controllers.
     fn irq_specifier(&self, _line: u32) -> Option<Vec<u32>> {
@@ -403,6 +411,19 @@ impl DeviceSink {
 }
 
 impl IrqSink for DeviceSink {
+    fn attach_source(&self, line: u32, source: Option<&IrqLine>) {
+        let Some(dev) = self.device.upgrade() else {
+            return;
+        };
+        match dev.try_borrow_mut() {
+            Ok(mut d) => d.attach_irq_source(line, source.cloned()),
+            Err(_) => tracing::error!(
+                "'{}' input {line} was rewired from inside its own access",
+                self.name
+            ),
+        };
+    }
+
     fn set_irq(&self, line: u32, level: bool) {
         let Some(dev) = self.device.upgrade() else {
             return;

@@ -9,12 +9,24 @@ use std::rc::Rc;
 pub trait IrqSink {
     /// Sets input `line` to `level`.
     fn set_irq(&self, line: u32, level: bool);
+
+    /// `source` now drives input `line` (`None`: nothing does any more). Interrupt controllers
+    /// that tell sources about end of interrupt keep it (see [`IrqLine::end_of_interrupt`]);
+    /// others ignore it.
+    fn attach_source(&self, _line: u32, _source: Option<&IrqLine>) {}
 }
+
+/// What a line's source does when the guest completes the interrupt at the controller: it
+/// resamples its level and returns the new one. VFIO's automasked level IRQs need this (the
+/// host masked the IRQ when it fired; completion lowers the guest line and unmasks), as KVM's
+/// resample irqfds do.
+pub type EoiHook = Rc<dyn Fn() -> bool>;
 
 #[derive(Default)]
 struct LineInner {
     level: Cell<bool>,
     target: RefCell<Option<(Rc<dyn IrqSink>, u32)>>,
+    eoi: RefCell<Option<EoiHook>>,
 }
 
 /// An interrupt output. Clones share the same line: the device keeps one, the machine wires
@@ -77,6 +89,7 @@ impl IrqLine {
         self.disconnect();
         let level = self.level();
         *self.0.target.borrow_mut() = Some((Rc::clone(&sink), line));
+        sink.attach_source(line, Some(self));
         if level {
             sink.set_irq(line, true);
         }
@@ -85,11 +98,29 @@ impl IrqLine {
     /// Removes the wiring; the old target sees the line go low.
     pub fn disconnect(&self) {
         let old = self.0.target.borrow_mut().take();
-        if let Some((sink, line)) = old
-            && self.level()
-        {
-            sink.set_irq(line, false);
+        if let Some((sink, line)) = old {
+            if self.level() {
+                sink.set_irq(line, false);
+            }
+            sink.attach_source(line, None);
         }
+    }
+
+    /// Makes the source resample its level when the guest completes the interrupt (see
+    /// [`EoiHook`]). Replaces an earlier hook.
+    pub fn set_eoi_hook(&self, hook: EoiHook) {
+        *self.0.eoi.borrow_mut() = Some(hook);
+    }
+
+    /// Called by the interrupt controller this line drives when the guest completes its
+    /// interrupt. Runs the source's hook and returns the line's level after it, or `None` when
+    /// the source has no hook. The new level is not forwarded: the caller is the sink and
+    /// applies it itself (it is inside its own register access, so forwarding would re-enter it).
+    pub fn end_of_interrupt(&self) -> Option<bool> {
+        let hook = self.0.eoi.borrow().clone()?;
+        let level = hook();
+        self.0.level.set(level);
+        Some(level)
     }
 
     fn forward(&self, level: bool) {
@@ -144,6 +175,49 @@ impl IrqSink for RecordingSink {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A controller that keeps its sources, as the PLIC does.
+    #[derive(Default)]
+    struct Controller {
+        sources: RefCell<Vec<(u32, Option<IrqLine>)>>,
+        levels: RefCell<Vec<(u32, bool)>>,
+    }
+
+    impl IrqSink for Controller {
+        fn set_irq(&self, line: u32, level: bool) {
+            self.levels.borrow_mut().push((line, level));
+        }
+        fn attach_source(&self, line: u32, source: Option<&IrqLine>) {
+            self.sources.borrow_mut().push((line, source.cloned()));
+        }
+    }
+
+    #[test]
+    fn test_eoi_hook_resamples_without_forwarding() {
+        let ctl = Rc::new(Controller::default());
+        let line = IrqLine::new();
+        line.connect(ctl.clone(), 5);
+        assert_eq!(ctl.sources.borrow().len(), 1);
+        assert_eq!(line.end_of_interrupt(), None, "no hook: no resample");
+        let still_high = Rc::new(Cell::new(false));
+        let s = Rc::clone(&still_high);
+        line.set_eoi_hook(Rc::new(move || s.get()));
+        line.raise();
+        assert_eq!(*ctl.levels.borrow(), vec![(5, true)]);
+        let src = ctl.sources.borrow()[0].1.clone().expect("source");
+        assert_eq!(src.end_of_interrupt(), Some(false));
+        assert!(!line.level(), "the hook's level is the line's level");
+        assert_eq!(ctl.levels.borrow().len(), 1, "not forwarded to the caller");
+        still_high.set(true);
+        assert_eq!(src.end_of_interrupt(), Some(true));
+        assert!(line.level());
+        line.disconnect();
+        let sources = ctl.sources.borrow();
+        assert!(
+            matches!(sources.last(), Some((5, None))),
+            "detach is announced"
+        );
+    }
 
     #[test]
     fn test_irq_line_forwards_only_changes() {

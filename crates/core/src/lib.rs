@@ -15,7 +15,7 @@ pub mod snapshot;
 
 pub use block::{BlockBackend, DriveRegistry};
 pub use chardev::{CharBackend, Chardev, ChardevRegistry};
-pub use clock::{Clock, ClockMode, Nanos, TimerHandle, TimerQueue};
+pub use clock::{Clock, ClockMode, Nanos, Notifier, TimerHandle, TimerQueue};
 pub use device::{
     AsAny, Device, DeviceCell, DeviceCtx, DeviceError, DeviceId, DeviceSink, DeviceType,
     FdtPlacement, MachineRequest, RegionSpec, TypeRegistry,

@@ -483,6 +483,12 @@ impl Default for GuestMemory {
 }
 
 impl GuestMemory {
+    /// Every RAM and ROM block as (guest base, block, read-only), for handing guest memory to an
+    /// out-of-process device (vfio DMA mapping).
+    pub fn ram_blocks(&self) -> Vec<(u64, Rc<RamBlock>, bool)> {
+        self.blocks.borrow().clone()
+    }
+
     /// Replaces the RAM list (after the address space changed).
     pub fn update_from(&self, space: &AddressSpace) {
         *self.blocks.borrow_mut() = space.guest_memory().blocks.into_inner();

@@ -97,6 +97,8 @@ pub struct Plic {
     pending: Vec<u32>,
     claimed: Vec<u32>,
     contexts: Vec<Context>,
+    /// The line driving each source, for end-of-interrupt resampling; index 0 unused.
+    sources: Vec<Option<IrqLine>>,
 }
 
 fn bit(words: &[u32], s: usize) -> bool {
@@ -172,6 +174,7 @@ impl Plic {
             level: vec![0; words],
             pending: vec![0; words],
             claimed: vec![0; words],
+            sources: vec![None; num_sources + 1],
             contexts: contexts
                 .iter()
                 .map(|&(hart, mode)| Context {
@@ -303,6 +306,16 @@ impl Plic {
             return;
         }
         set_bit(&mut self.claimed, s, false);
+        // A source that resamples at completion (vfio's automasked level IRQs) gives its new
+        // level now, before the gateway reopens: no spurious second interrupt.
+        if let Some(level) = self
+            .sources
+            .get(s)
+            .and_then(Option::as_ref)
+            .and_then(IrqLine::end_of_interrupt)
+        {
+            set_bit(&mut self.level, s, level);
+        }
         self.refresh_pending(s);
         self.update();
         tracing::info!(target: "plic", "{}: context {c} completes source {s}", self.name);
@@ -472,6 +485,12 @@ impl Device for Plic {
         set_bit(&mut self.level, s, level);
         self.refresh_pending(s);
         self.update();
+    }
+
+    fn attach_irq_source(&mut self, line: u32, source: Option<IrqLine>) {
+        if let Some(slot) = self.sources.get_mut(line as usize) {
+            *slot = source;
+        }
     }
 
     fn irq_specifier(&self, line: u32) -> Option<Vec<u32>> {
@@ -748,6 +767,42 @@ mod tests {
         f.wr(claim_off(0), 2);
         assert_eq!(f.rd(PENDING_BASE), 0);
         assert!(!f.out.level(0));
+    }
+
+    #[test]
+    fn test_plic_completion_resamples_a_source_with_an_eoi_hook() {
+        let mut f = plic();
+        f.wr(4 * 4, 1);
+        f.wr(enable_off(0), 1 << 4);
+        let line = IrqLine::new();
+        let calls = Rc::new(std::cell::Cell::new(0u32));
+        let still_high = Rc::new(std::cell::Cell::new(false));
+        let (c, h) = (Rc::clone(&calls), Rc::clone(&still_high));
+        line.set_eoi_hook(Rc::new(move || {
+            c.set(c.get() + 1);
+            h.get()
+        }));
+        f.dev.attach_irq_source(4, Some(line.clone()));
+        f.dev.set_gpio(4, true);
+        assert_eq!(f.rd(claim_off(0)), 4);
+        // The source (a vfio level IRQ, automasked by the host) drops its line at completion:
+        // the gateway reopens on a low input, so no second interrupt.
+        f.wr(claim_off(0), 4);
+        assert_eq!(calls.get(), 1);
+        assert_eq!(f.rd(PENDING_BASE), 0);
+        assert!(!f.out.level(0));
+        // Still asserted after the unmask: pending again at once.
+        f.dev.set_gpio(4, true);
+        still_high.set(true);
+        assert_eq!(f.rd(claim_off(0)), 4);
+        f.wr(claim_off(0), 4);
+        assert_eq!(calls.get(), 2);
+        assert_eq!(f.rd(PENDING_BASE), 1 << 4);
+        // Detached sources are not called.
+        f.dev.attach_irq_source(4, None);
+        assert_eq!(f.rd(claim_off(0)), 4);
+        f.wr(claim_off(0), 4);
+        assert_eq!(calls.get(), 2);
     }
 
     #[test]

@@ -108,6 +108,13 @@ impl Machine {
 
     /// Fires every expired timer.
     pub fn fire_timers(&mut self) {
+        for (owner, token) in self.timers.take_notifications() {
+            if let Some(e) = self.device(owner)
+                && let Ok(mut d) = e.cell.try_borrow_mut()
+            {
+                d.notify(token);
+            }
+        }
         let now = self.clock.now();
         while let Some((owner, token)) = self.timers.pop_expired(now) {
             if let Some(e) = self.device(owner)
@@ -163,6 +170,17 @@ impl Machine {
         });
         *self.mtime_cache.borrow_mut() = Some(found.clone());
         found
+    }
+
+    /// Lets devices' I/O threads wake the loop while it sleeps: a notification sends `tx` an
+    /// empty call. Only worth it when a device holds a notifier (see
+    /// [`breadboard_core::TimerQueue::has_notifiers`]); otherwise keeping a sender would hide
+    /// that no event source is left.
+    pub fn set_event_sender(&self, tx: std::sync::mpsc::Sender<Event>) {
+        self.timers.set_waker(Box::new(move || {
+            // A closed channel means the loop is gone; nothing to wake.
+            let _ = tx.send(Event::Call(Box::new(|_| {})));
+        }));
     }
 
     /// Runs the machine until shutdown or quit.

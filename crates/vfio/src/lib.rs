@@ -13,3 +13,5 @@ pub mod backend;
 pub mod host;
 pub mod kernel;
 pub mod sysfs;
+pub mod device;
+pub mod dt;
