@@ -28,7 +28,11 @@
 //!   wakes a blocked receiver. Sends and receives take `&self` and may run on different
 //!   threads. Errors: [`socket::SocketError`] (`Closed`, `Truncated`, `Timeout`, `TooLarge`,
 //!   `TooManyFds` — every fd of such a message is closed —, `Protocol`, `Io`).
-//! - `client`: the client breadboard's `vfio-platform` device uses.
+//! - [`client`]: [`client::Client`] (`connect(path, ClientConfig)`, `from_stream`), the
+//!   version handshake, request/reply matching with a timeout, a reader thread that serves the
+//!   server's DMA requests from the mapped windows, and a broken state after any protocol
+//!   violation. Errors: [`client::ClientError`].
 
+pub mod client;
 pub mod protocol;
 pub mod socket;

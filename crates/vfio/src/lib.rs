@@ -15,3 +15,4 @@ pub mod kernel;
 pub mod sysfs;
 pub mod device;
 pub mod dt;
+pub mod user;
