@@ -35,4 +35,5 @@
 
 pub mod client;
 pub mod protocol;
+pub mod server;
 pub mod socket;
