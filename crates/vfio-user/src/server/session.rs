@@ -305,11 +305,10 @@ impl<D: PlatformDevice> Server<D> {
                 self.unmask_event(index);
             }
             if sock_ready {
-                return match ch.recv(Some(Duration::ZERO)) {
+                // Readable: the message (or the hang-up) is there, so this does not block.
+                return match ch.recv(Some(self.opts.timeout)) {
                     Ok(m) => Ok(Some(m)),
                     Err(SocketError::Closed) => Ok(None),
-                    // Readable but nothing yet (spurious wake-up): poll again.
-                    Err(SocketError::Timeout(_)) => continue,
                     Err(e) => Err(e.into()),
                 };
             }
