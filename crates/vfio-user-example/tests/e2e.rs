@@ -3,7 +3,12 @@
 //! (DMA by messages), and completion interrupts on an eventfd.
 
 // Test helpers stop the test on any failure, as the tests themselves do.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::UnixStream;
