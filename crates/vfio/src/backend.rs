@@ -196,7 +196,12 @@ unsafe impl Sync for Mapping {}
 
 impl Mapping {
     /// Maps `len` bytes of `fd` at `offset`, read-write or read-only.
-    pub fn map(fd: BorrowedFd<'_>, offset: u64, len: u64, writable: bool) -> Result<Mapping, VfioError> {
+    pub fn map(
+        fd: BorrowedFd<'_>,
+        offset: u64,
+        len: u64,
+        writable: bool,
+    ) -> Result<Mapping, VfioError> {
         use rustix::mm::{MapFlags, ProtFlags, mmap};
         let len_usize = usize::try_from(len)
             .ok()
@@ -225,7 +230,10 @@ impl Mapping {
         })?;
         let ptr = NonNull::new(ptr.cast::<u8>())
             .ok_or_else(|| VfioError::Protocol("mmap returned a null mapping".into()))?;
-        Ok(Mapping { ptr, len: len_usize })
+        Ok(Mapping {
+            ptr,
+            len: len_usize,
+        })
     }
 
     /// Length in bytes.

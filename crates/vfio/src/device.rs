@@ -128,22 +128,21 @@ impl VfioPlatform {
         dma: Rc<GuestMemory>,
     ) -> Result<VfioPlatform, DeviceError> {
         let describe = backend.describe();
-        let realize = |what: &str, e: VfioError| {
-            DeviceError::Realize(format!("{TYPE_NAME} '{name}' ({describe}): {what}: {e}"))
-        };
+        let realize =
+            |what: &str, e: VfioError| DeviceError::Realize(format!("{describe}: {what}: {e}"));
         let info = backend
             .device_info()
             .map_err(|e| realize("device info", e))?;
         if info.flags & DEVICE_FLAGS_PLATFORM == 0 {
             return Err(DeviceError::Realize(format!(
-                "{TYPE_NAME} '{name}' ({describe}): not a platform device (flags {:#x}); \
+                "{describe}: not a platform device (flags {:#x}); \
                  only platform devices can be passed through",
                 info.flags
             )));
         }
         if info.num_regions > MAX_REGIONS || info.num_irqs > MAX_IRQS {
             return Err(DeviceError::Realize(format!(
-                "{TYPE_NAME} '{name}' ({describe}): {} regions and {} IRQs announced; at most \
+                "{describe}: {} regions and {} IRQs announced; at most \
                  {MAX_REGIONS} and {MAX_IRQS} are supported",
                 info.num_regions, info.num_irqs
             )));
@@ -191,7 +190,7 @@ impl VfioPlatform {
         }
         if regions.is_empty() {
             return Err(DeviceError::Realize(format!(
-                "{TYPE_NAME} '{name}' ({describe}): the device has no region to map"
+                "{describe}: the device has no region to map"
             )));
         }
 
@@ -207,9 +206,8 @@ impl VfioPlatform {
                 .collect(),
             None => hints.compatible.clone(),
         };
-        let dt = dt::choose(&compatible, props.bool("dt-copy")).map_err(|msg| {
-            DeviceError::Realize(format!("{TYPE_NAME} '{name}' ({describe}): {msg}"))
-        })?;
+        let dt = dt::choose(&compatible, props.bool("dt-copy"))
+            .map_err(|msg| DeviceError::Realize(format!("{describe}: {msg}")))?;
 
         let health = Rc::new(Health {
             name: name.to_string(),
@@ -634,11 +632,10 @@ pub fn device_type(open: BackendOpener) -> DeviceType {
             let socket = props.str("socket").filter(|s| !s.is_empty());
             if host.is_some() == socket.is_some() {
                 return Err(DeviceError::Realize(format!(
-                    "{TYPE_NAME}: give exactly one of host=<sysfs device name> and socket=<path>"
+                    "give exactly one of host=<sysfs device name> and socket=<path>"
                 )));
             }
-            let backend = open(props)
-                .map_err(|e| DeviceError::Realize(format!("{TYPE_NAME} '{}': {e}", ctx.name)))?;
+            let backend = open(props).map_err(|e| DeviceError::Realize(e.to_string()))?;
             let dev = VfioPlatform::new(
                 ctx.name,
                 backend,
