@@ -21,6 +21,8 @@
 pub mod dma;
 pub mod irq;
 mod session;
+#[cfg(test)]
+mod session_tests;
 pub mod shm;
 pub mod testing;
 
