@@ -255,3 +255,284 @@ impl Backend for UserBackend {
             .unwrap_or_default())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::{IRQ_FLAG_AUTOMASKED, IRQ_FLAG_EVENTFD, REGION_FLAG_READ};
+    use breadboard_vfio_user::protocol::{
+        BreadboardCaps, Capabilities, Command, DmaMap, DmaUnmap, Header, RegionAccess, RegionData,
+        Version, Wire, vfio_device_info, vfio_irq_info, vfio_region_info,
+    };
+    use breadboard_vfio_user::socket::{Channel, Message};
+    use std::os::fd::{AsFd, OwnedFd};
+    use std::os::unix::net::UnixStream;
+    use std::time::Duration;
+
+    /// What the scripted server saw: each command with the number of fds it carried.
+    type Seen = Vec<(Command, Vec<u8>, usize)>;
+
+    fn memfd(len: u64) -> OwnedFd {
+        let fd = rustix::fs::memfd_create("bb-user-test", rustix::fs::MemfdFlags::CLOEXEC)
+            .expect("memfd");
+        rustix::fs::ftruncate(&fd, len).expect("ftruncate");
+        fd
+    }
+
+    /// A server that answers the version with DT hints, then every request through `answer`
+    /// (payload and fds of the reply), until the client goes away.
+    fn server(
+        answer: impl Fn(Command, &Message) -> (Vec<u8>, Vec<OwnedFd>) + Send + 'static,
+    ) -> (UnixStream, std::thread::JoinHandle<Seen>) {
+        let (c, s) = UnixStream::pair().expect("socketpair");
+        let t = std::thread::spawn(move || {
+            let ch = Channel::new(s);
+            let mut seen = Seen::new();
+            while let Ok(m) = ch.recv(None) {
+                let Ok(cmd) = m.header.command() else { break };
+                let (payload, fds) = if cmd == Command::Version {
+                    let v = Version {
+                        major: 0,
+                        minor: 1,
+                        caps: Capabilities {
+                            max_msg_fds: Some(4),
+                            breadboard: Some(BreadboardCaps {
+                                compatible: vec!["acme,uart".into()],
+                                dt_props: vec![("reg-io-width".into(), vec![0, 0, 0, 4])],
+                            }),
+                            ..Default::default()
+                        },
+                    };
+                    (v.to_bytes(), Vec::new())
+                } else {
+                    seen.push((cmd, m.payload.clone(), m.fds.len()));
+                    answer(cmd, &m)
+                };
+                let b: Vec<_> = fds.iter().map(|f| f.as_fd()).collect();
+                if ch
+                    .send(&Header::new_reply(&m.header, payload.len()), &payload, &b)
+                    .is_err()
+                {
+                    break;
+                }
+            }
+            seen
+        });
+        (c, t)
+    }
+
+    fn config() -> ClientConfig {
+        ClientConfig {
+            timeout: Duration::from_secs(5),
+            ..ClientConfig::default()
+        }
+    }
+
+    fn device(flags: u32) -> Vec<u8> {
+        vfio_device_info {
+            argsz: 16,
+            flags,
+            num_regions: 2,
+            num_irqs: 1,
+            ..Default::default()
+        }
+        .to_bytes()
+    }
+
+    #[test]
+    fn test_user_backend_drives_a_platform_device() {
+        let shm = memfd(0x2000);
+        let shm_for_server = shm.try_clone().expect("dup");
+        let (stream, t) = server(move |cmd, m| match cmd {
+            Command::DeviceGetInfo => (device(DEVICE_FLAGS_PLATFORM | DEVICE_FLAGS_RESET), vec![]),
+            Command::DeviceGetRegionInfo => {
+                let index = vfio_region_info::decode(&m.payload).expect("req").index;
+                let mut info = vfio_region_info {
+                    argsz: 32,
+                    flags: REGION_FLAG_READ | REGION_FLAG_WRITE,
+                    index,
+                    cap_offset: 0,
+                    size: 0x1000,
+                    offset: 0,
+                };
+                if index == 0 {
+                    info.flags |= REGION_FLAG_MMAP;
+                    info.offset = 0x1000;
+                    let fd = shm_for_server.try_clone().expect("dup");
+                    return (info.to_bytes(), vec![fd]);
+                }
+                (info.to_bytes(), vec![])
+            }
+            Command::RegionRead => {
+                let a = RegionAccess::decode(&m.payload).expect("req");
+                let data = (0..a.count).map(|i| 0x40 + i as u8).collect();
+                let d = RegionData {
+                    offset: a.offset,
+                    region: a.region,
+                    data,
+                };
+                (d.to_bytes(), vec![])
+            }
+            Command::RegionWrite => {
+                let d = RegionData::decode(&m.payload).expect("req");
+                (d.access().to_bytes(), vec![])
+            }
+            Command::DeviceGetIrqInfo => (
+                vfio_irq_info {
+                    argsz: 16,
+                    flags: IRQ_FLAG_EVENTFD | IRQ_FLAG_AUTOMASKED,
+                    index: 0,
+                    count: 1,
+                }
+                .to_bytes(),
+                vec![],
+            ),
+            Command::DmaUnmap => (m.payload.clone(), vec![]),
+            _ => (vec![], vec![]),
+        });
+        let client = Client::from_stream(stream, "test".into(), config()).expect("connect");
+        let b = UserBackend::from_client(client, "vfio-user test".into()).expect("backend");
+
+        assert_eq!(b.describe(), "vfio-user test");
+        let info = b.device_info().expect("info");
+        assert_eq!((info.num_regions, info.num_irqs), (2, 1));
+        let hints = b.dt_hints().expect("hints");
+        assert_eq!(hints.compatible, vec!["acme,uart".to_string()]);
+        assert_eq!(
+            hints.props,
+            vec![("reg-io-width".to_string(), vec![0, 0, 0, 4])]
+        );
+
+        // Region 0 is mapped from the server's fd at its offset.
+        let r0 = b.region_info(0).expect("region 0");
+        assert_ne!(r0.flags & REGION_FLAG_MMAP, 0);
+        let m = b.map_region(&r0).expect("map").expect("mappable");
+        assert_eq!(m.len(), 0x1000);
+        let server_view = Mapping::map(shm.as_fd(), 0x1000, 0x1000, true).expect("map");
+        assert!(server_view.write(8, 4, 0xdead_beef));
+        assert_eq!(
+            m.read(8, 4),
+            Some(0xdead_beef),
+            "same memory as the server's"
+        );
+
+        // Region 1 goes through messages.
+        let r1 = b.region_info(1).expect("region 1");
+        assert!(b.map_region(&r1).expect("map").is_none());
+        let mut buf = [0u8; 4];
+        b.region_read(1, 4, &mut buf).expect("read");
+        assert_eq!(buf, [0x40, 0x41, 0x42, 0x43]);
+        b.region_write(1, 8, &[1, 2]).expect("write");
+        assert!(matches!(
+            b.region_read(2, 0, &mut buf),
+            Err(VfioError::Invalid(_))
+        ));
+
+        // IRQs.
+        let irq = b.irq_info(0).expect("irq");
+        assert_eq!(
+            (irq.flags, irq.count),
+            (IRQ_FLAG_EVENTFD | IRQ_FLAG_AUTOMASKED, 1)
+        );
+        let efd = rustix::event::eventfd(0, rustix::event::EventfdFlags::CLOEXEC).expect("eventfd");
+        b.set_irq_eventfds(0, &[efd.as_fd()]).expect("set");
+        b.unmask_irq(0, 0).expect("unmask");
+        b.disable_irq(0).expect("disable");
+        assert!(matches!(b.irq_info(1), Err(VfioError::Invalid(_))));
+
+        // DMA: the RAM's fd goes to the server.
+        let ram_fd = memfd(0x1000);
+        let mut ram = vec![0u8; 0x1000];
+        let region = DmaRegion {
+            iova: 0x8000_0000,
+            size: 0x1000,
+            host: std::ptr::NonNull::new(ram.as_mut_ptr()).expect("ptr"),
+            fd: ram_fd.as_fd(),
+            fd_offset: 0,
+            writable: true,
+        };
+        b.dma_map(&region).expect("dma map");
+        b.dma_unmap(0x8000_0000, 0x1000).expect("dma unmap");
+        b.reset().expect("reset");
+
+        drop(m);
+        drop(b);
+        let seen = t.join().expect("server");
+        let set_irqs: Vec<_> = seen
+            .iter()
+            .filter(|(c, _, _)| *c == Command::DeviceSetIrqs)
+            .collect();
+        assert_eq!(set_irqs.len(), 3);
+        let trigger = IrqSet::decode(&set_irqs[0].1).expect("set");
+        assert_eq!(
+            trigger.flags,
+            VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER
+        );
+        assert_eq!((trigger.count, set_irqs[0].2), (1, 1), "one eventfd sent");
+        let unmask = IrqSet::decode(&set_irqs[1].1).expect("set");
+        assert_eq!(
+            (unmask.flags, unmask.start, unmask.count),
+            (VFIO_IRQ_SET_DATA_NONE | VFIO_IRQ_SET_ACTION_UNMASK, 0, 1)
+        );
+        let disable = IrqSet::decode(&set_irqs[2].1).expect("set");
+        assert_eq!(
+            (disable.flags, disable.count),
+            (VFIO_IRQ_SET_DATA_NONE | VFIO_IRQ_SET_ACTION_TRIGGER, 0)
+        );
+        let map = seen
+            .iter()
+            .find(|(c, _, _)| *c == Command::DmaMap)
+            .expect("dma map");
+        let dm = DmaMap::decode(&map.1).expect("map");
+        assert_eq!((dm.address, dm.size, map.2), (0x8000_0000, 0x1000, 1));
+        let unmap = seen
+            .iter()
+            .find(|(c, _, _)| *c == Command::DmaUnmap)
+            .expect("dma unmap");
+        assert_eq!(
+            DmaUnmap::decode(&unmap.1).expect("unmap").address,
+            0x8000_0000
+        );
+        assert!(seen.iter().any(|(c, _, _)| *c == Command::DeviceReset));
+    }
+
+    #[test]
+    fn test_user_backend_refuses_a_non_platform_device() {
+        let (stream, t) = server(|_, _| (device(1 << 1), vec![]));
+        let client = Client::from_stream(stream, "test".into(), config()).expect("connect");
+        let r = UserBackend::from_client(client, "pci".into());
+        assert!(matches!(r, Err(VfioError::Unsupported(_))), "{r:?}");
+        t.join().expect("server");
+    }
+
+    #[test]
+    fn test_user_backend_without_reset_flag_does_not_reset() {
+        let (stream, t) = server(|_, _| (device(DEVICE_FLAGS_PLATFORM), vec![]));
+        let client = Client::from_stream(stream, "test".into(), config()).expect("connect");
+        let b = UserBackend::from_client(client, "no-reset".into()).expect("backend");
+        assert!(matches!(b.reset(), Err(VfioError::Unsupported(_))));
+        drop(b);
+        let seen = t.join().expect("server");
+        assert!(!seen.iter().any(|(c, _, _)| *c == Command::DeviceReset));
+    }
+
+    #[test]
+    fn test_user_backend_reports_a_dead_server_as_broken() {
+        let (stream, t) = server(|cmd, _| match cmd {
+            Command::DeviceGetInfo => (device(DEVICE_FLAGS_PLATFORM), vec![]),
+            // An undecodable region-info reply: the client breaks.
+            _ => (vec![1, 2, 3], vec![]),
+        });
+        let client = Client::from_stream(stream, "test".into(), config()).expect("connect");
+        let b = UserBackend::from_client(client, "dying".into()).expect("backend");
+        assert!(matches!(b.region_info(0), Err(VfioError::Broken(_))));
+        let mut buf = [0u8; 4];
+        assert!(matches!(
+            b.region_read(0, 0, &mut buf),
+            Err(VfioError::Broken(_))
+        ));
+        assert!(matches!(b.device_info(), Err(VfioError::Broken(_))));
+        drop(b);
+        t.join().expect("server");
+    }
+}
