@@ -613,7 +613,78 @@ fn cases() -> Vec<Case> {
         ),
     ];
     v.push(dma_case());
+    v.push(case(
+        "raw noise after the handshake",
+        |p| {
+            p.handshake()?;
+            p.expect(Command::DeviceGetInfo)?;
+            p.raw(&garbage(1, 4096), &[])?;
+            Err("died".into())
+        },
+        device_info,
+        Expect::Broken,
+    ));
+    for (name, seed) in [
+        ("well-framed noise after the handshake (seed 1)", 1u64),
+        ("well-framed noise after the handshake (seed 2)", 2),
+        ("well-framed noise after the handshake (seed 3)", 3),
+        ("well-framed noise after the handshake (seed 4)", 4),
+    ] {
+        v.push(case(
+            name,
+            move |p| {
+                p.handshake()?;
+                p.expect(Command::DeviceGetInfo)?;
+                p.raw(&framed_garbage(seed, 64), &[])?;
+                Err("died".into())
+            },
+            device_info,
+            Expect::Broken,
+        ));
+    }
     v
+}
+
+/// `count` messages with plausible sizes but random ids, commands, types, flags and payloads.
+fn framed_garbage(seed: u64, count: usize) -> Vec<u8> {
+    let noise = garbage(seed, count * 64);
+    let mut out = Vec::new();
+    for chunk in noise.chunks_exact(64) {
+        let len = usize::from(chunk[0] % 48);
+        let h = Header {
+            msg_id: u16::from(chunk[1] % 4),
+            command: if chunk[2] < 128 {
+                11 + u16::from(chunk[2] % 2)
+            } else {
+                u16::from(chunk[2] % 17)
+            },
+            size: (16 + len) as u32,
+            // Mostly commands (served or refused, the client goes on), now and then a reply
+            // or an unknown type (the client breaks).
+            flags: match chunk[3] {
+                0..=239 => FLAGS_TYPE_COMMAND,
+                240..=251 => FLAGS_TYPE_REPLY,
+                t => u32::from(t % 16),
+            } | if chunk[4] & 1 != 0 { FLAGS_ERROR } else { 0 },
+            error: u32::from(chunk[5]),
+        };
+        out.extend_from_slice(&h.encode());
+        out.extend_from_slice(&chunk[16..16 + len]);
+    }
+    out
+}
+
+/// Deterministic noise (xorshift64).
+fn garbage(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
 }
 
 /// DMA requests in and out of the mapped windows, served while the client waits for a reply.
