@@ -643,7 +643,7 @@ fn lookup(name: &str) -> Option<&'static OptDef> {
 pub fn usage() -> String {
     const COL: usize = 30;
     let mut s = String::from(
-        "usage: breadboard [options]\n\nA RISC-V machine emulator whose machines are composed at runtime.\n",
+        "usage: breadboard [options]\n       breadboard vfio list|bind DEVICE|unbind DEVICE\n\nA RISC-V machine emulator whose machines are composed at runtime.\n",
     );
     for (title, defs) in SECTIONS {
         let _ = write!(s, "\n{title}:\n");

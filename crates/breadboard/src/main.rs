@@ -9,6 +9,7 @@ mod chardev;
 mod cli;
 mod gdb;
 mod logging;
+mod vfio_cmd;
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -456,6 +457,9 @@ fn run(args: &[String]) -> Result<i32> {
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().is_some_and(|a| a == "vfio") {
+        return ExitCode::from(vfio_cmd::run(args.get(1..).unwrap_or_default()));
+    }
     let code = match run(&args) {
         Ok(code) => code,
         Err(e) => {
