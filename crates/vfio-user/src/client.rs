@@ -87,6 +87,11 @@ pub struct ClientConfig {
     pub max_msg_fds: u32,
     /// Largest DMA transfer we serve (announced as `max_data_xfer_size`).
     pub max_data_xfer_size: u32,
+    /// Whether `dma_map` hands the server the memory's fd so it can `mmap` it (fast, but the
+    /// server keeps access to that memory for as long as it likes: the specification advises
+    /// it only where the server is trusted not to corrupt guest memory). Without it every DMA
+    /// goes through `VFIO_USER_DMA_READ`/`WRITE` messages, which stop at `dma_unmap`.
+    pub share_dma_fds: bool,
 }
 
 impl Default for ClientConfig {
@@ -95,6 +100,7 @@ impl Default for ClientConfig {
             timeout: Duration::from_secs(5),
             max_msg_fds: 8,
             max_data_xfer_size: crate::protocol::DEFAULT_MAX_DATA_XFER_SIZE,
+            share_dma_fds: true,
         }
     }
 }
@@ -153,6 +159,7 @@ struct Inner {
     regions: Mutex<HashMap<u32, vfio_region_info>>,
     timeout: Duration,
     max_dma_xfer: u32,
+    share_dma_fds: bool,
 }
 
 /// A connection to a vfio-user server.
@@ -214,6 +221,7 @@ impl Client {
             regions: Mutex::new(HashMap::new()),
             timeout: config.timeout,
             max_dma_xfer: max_xfer,
+            share_dma_fds: config.share_dma_fds,
         });
         let reader_inner = inner.clone();
         let reader = std::thread::Builder::new()
@@ -401,8 +409,8 @@ impl Client {
     }
 
     /// `VFIO_USER_DMA_MAP`: lets the server reach `window`, by `mmap` of `fd` at `fd_offset`
-    /// when given, and through `VFIO_USER_DMA_READ`/`WRITE` messages served by this client in
-    /// any case.
+    /// when given (and [`ClientConfig::share_dma_fds`] allows it, and the server accepts fds),
+    /// and through `VFIO_USER_DMA_READ`/`WRITE` messages served by this client in any case.
     ///
     /// # Safety
     ///
@@ -443,6 +451,7 @@ impl Client {
             }
             windows.push(new);
         }
+        let fd = fd.filter(|_| self.inner.share_dma_fds && self.server_caps.max_msg_fds() > 0);
         let body = DmaMap {
             argsz: DmaMap::SIZE as u32,
             flags: DMA_FLAG_READ | if window.writable { DMA_FLAG_WRITE } else { 0 },

@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use breadboard_vfio_user::client::{Client, ClientConfig, ClientError, DmaWindow};
 use breadboard_vfio_user::protocol::{
-    Command, DmaAccess, DmaData, FLAGS_ERROR, FLAGS_TYPE_COMMAND, FLAGS_TYPE_REPLY, Header,
+    Command, DmaAccess, DmaData, DmaMap, FLAGS_ERROR, FLAGS_TYPE_COMMAND, FLAGS_TYPE_REPLY, Header,
     RegionAccess, RegionData, VFIO_DEVICE_FLAGS_PLATFORM, VFIO_REGION_INFO_FLAG_MMAP,
     VFIO_REGION_INFO_FLAG_READ, Version, Wire, vfio_device_info, vfio_region_info,
 };
@@ -996,6 +996,54 @@ fn test_well_behaved_server_gives_info_hints_and_register_access() {
     assert_eq!(client.broken_reason(), None);
     drop(client);
     server.join().expect("join").expect("server script");
+}
+
+#[test]
+fn test_dma_fd_is_shared_only_when_configured() {
+    let _g = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    for share in [true, false] {
+        let (client_end, server_end) = UnixStream::pair().expect("socketpair");
+        let server = std::thread::spawn(move || -> Result<(usize, DmaMap), String> {
+            let p = Peer {
+                ch: Channel::new(server_end),
+            };
+            p.handshake()?;
+            let m = p.expect(Command::DmaMap)?;
+            p.reply(&m.header, &[], &[])?;
+            let map = DmaMap::decode(&m.payload).map_err(|e| e.to_string())?;
+            p.hang()?;
+            Ok((m.fds.len(), map))
+        });
+        let cfg = ClientConfig {
+            share_dma_fds: share,
+            ..config()
+        };
+        let client = Client::from_stream(client_end, "share".into(), cfg).expect("connect");
+        let mut ram = vec![0u8; 0x1000];
+        let fd = memfd(0x3000);
+        // SAFETY: `ram` outlives the client, which is dropped first.
+        unsafe {
+            client
+                .dma_map(
+                    DmaWindow {
+                        iova: 0x1000,
+                        size: 0x1000,
+                        host: NonNull::new(ram.as_mut_ptr()).expect("ptr"),
+                        writable: true,
+                    },
+                    Some(fd.as_fd()),
+                    0x2000,
+                )
+                .expect("map");
+        }
+        drop(client);
+        let (fds, map) = server.join().expect("join").expect("server");
+        assert_eq!(fds, usize::from(share));
+        assert_eq!(map.offset, if share { 0x2000 } else { 0 });
+        assert_eq!((map.address, map.size), (0x1000, 0x1000));
+        assert_eq!(map.flags, 3);
+        drop(ram);
+    }
 }
 
 #[test]
