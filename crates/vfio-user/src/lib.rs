@@ -32,6 +32,29 @@
 //!   version handshake, request/reply matching with a timeout, a reader thread that serves the
 //!   server's DMA requests from the mapped windows, and a broken state after any protocol
 //!   violation. Errors: [`client::ClientError`].
+//!
+//! # Client design
+//!
+//! - **Trust.** The server is another process and may be buggy or hostile. Every decoder is
+//!   bounds-checked and returns a typed error; the socket layer caps message size and fd count
+//!   and closes every fd of a refused message. Any reply the client cannot make sense of
+//!   breaks the connection for good (one `tracing::error!` line, socket shut down, every later
+//!   call `Broken`): a half-understood device is worse than a dead one, and the guest sees the
+//!   `vfio-platform` device answer all-ones instead.
+//! - **Threads.** One reader thread owns the receive side. Callers register their msg_id, send
+//!   under the channel's send lock and wait on a condition variable with the timeout, so the
+//!   main loop and I/O threads may call concurrently and the server's DMA requests are served
+//!   while a call waits (a server may need DMA to finish a register access).
+//! - **DMA.** `dma_map` records the window (iova, length, host address) before telling the
+//!   server; `dma_unmap` forgets it before telling the server, under a write lock that waits
+//!   for any copy in progress, so no server request touches the memory once `dma_unmap`
+//!   returns. The RAM's fd goes along for `mmap` only when `ClientConfig::share_dma_fds`.
+//! - **Regions.** A region-info reply with MMAP must carry exactly one fd, and the region must
+//!   fit in it (checked with `fstat` for regular files and memfds); without MMAP, none.
+//! - **Not implemented:** twin-socket mode (not proposed, so servers use the main socket),
+//!   region capabilities such as sparse mmap (`VFIO_REGION_INFO_FLAG_CAPS` is cleared),
+//!   `VFIO_USER_DEVICE_GET_REGION_IO_FDS`, `REGION_WRITE_MULTI`, migration, and reconnecting
+//!   to a restarted server.
 
 pub mod client;
 pub mod protocol;
