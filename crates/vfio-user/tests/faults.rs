@@ -612,6 +612,58 @@ fn cases() -> Vec<Case> {
             Expect::Ok,
         ),
     ];
+    v.push(Case {
+        name: "truncated header mid-run, then death",
+        server: after_handshake(|p, req| {
+            let h = Header::new_reply(&req.header, 16).encode();
+            p.raw(&h[..7], &[])?;
+            Err("died".into())
+        }),
+        act: Box::new(device_info),
+        expect: Expect::Broken,
+    });
+    v.push(case(
+        "older minor version 0.0 (accepted: a client supports every lower minor)",
+        |p| {
+            p.version_reply(0, 0, b"")?;
+            let req = p.expect(Command::DeviceGetInfo)?;
+            p.reply(&req.header, &p.device_info(VFIO_DEVICE_FLAGS_PLATFORM), &[])?;
+            p.hang()
+        },
+        device_info,
+        Expect::Ok,
+    ));
+    v.push(case(
+        "server sends a command only clients send",
+        |p| {
+            p.handshake()?;
+            let req = p.expect(Command::DeviceGetInfo)?;
+            let r = p.command(600, Command::DmaMap as u16, &[0; 32])?;
+            if r.header.flags & FLAGS_ERROR == 0 || r.header.error != 1 {
+                return Err(format!("expected EPERM, got {:?}", r.header));
+            }
+            p.reply(&req.header, &p.device_info(VFIO_DEVICE_FLAGS_PLATFORM), &[])?;
+            p.hang()
+        },
+        device_info,
+        Expect::Ok,
+    ));
+    v.push(Case {
+        name: "DMA request from the server carrying an fd",
+        server: after_handshake(|p, _req| {
+            let f = memfd(4096);
+            let h = Header::new_command(700, Command::DmaRead, 16);
+            let body = DmaAccess {
+                address: 0,
+                count: 4,
+            }
+            .to_bytes();
+            p.ch.send(&h, &body, &[f.as_fd()])
+                .map_err(|e| format!("server send: {e}"))
+        }),
+        act: Box::new(device_info),
+        expect: Expect::Broken,
+    });
     v.push(dma_case());
     v.push(case(
         "raw noise after the handshake",
