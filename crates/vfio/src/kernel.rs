@@ -1210,4 +1210,214 @@ mod tests {
             "{e}"
         );
     }
+
+    /// A backend whose device fd is a memfd laid out like vfio-platform's device fd: region
+    /// N at offset N << 40 is too far for a memfd, so the regions sit at 0x0 (4 KiB, read-write,
+    /// mmap), 0x1000 (0x100 bytes, read-only) and 0x2000 (absent). ioctls on the memfd fail
+    /// (ENOTTY), which shows how kernel errors come out.
+    fn memfd_backend(flags: u32, iommu: IommuModel, of_node: PathBuf) -> KernelBackend {
+        let fd = || {
+            rustix::fs::memfd_create("bb-kernel-test", rustix::fs::MemfdFlags::CLOEXEC)
+                .expect("memfd")
+        };
+        let device = fd();
+        rustix::fs::ftruncate(&device, 0x3000).expect("truncate");
+        let regions = vec![
+            RegionInfo {
+                index: 0,
+                flags: REGION_FLAG_READ | REGION_FLAG_WRITE | REGION_FLAG_MMAP,
+                size: 0x1000,
+                offset: 0,
+            },
+            RegionInfo {
+                index: 1,
+                flags: REGION_FLAG_READ,
+                size: 0x100,
+                offset: 0x1000,
+            },
+            RegionInfo {
+                index: 2,
+                flags: 0,
+                size: 0,
+                offset: 0x2000,
+            },
+        ];
+        KernelBackend {
+            device,
+            group: fd(),
+            container: fd(),
+            name: "10000.test".into(),
+            group_id: 7,
+            iommu,
+            of_node,
+            info: DeviceInfo {
+                flags,
+                num_regions: 3,
+                num_irqs: 1,
+            },
+            regions,
+        }
+    }
+
+    #[test]
+    fn test_region_access_goes_to_region_offset_in_the_device_fd() {
+        let b = memfd_backend(DEVICE_FLAGS_PLATFORM, IommuModel::Type1v2, PathBuf::new());
+        assert_eq!(b.describe(), "host 10000.test");
+        b.region_write(0, 0x10, &0xdead_beef_u32.to_le_bytes())
+            .expect("write region 0");
+        let mut four = [0u8; 4];
+        b.region_read(0, 0x10, &mut four).expect("read region 0");
+        assert_eq!(u32::from_le_bytes(four), 0xdead_beef);
+        // Region 1 starts at 0x1000 of the device fd.
+        rustix::io::pwrite(&b.device, &[0x5a, 0xa5], 0x1008).expect("pwrite");
+        let mut two = [0u8; 2];
+        b.region_read(1, 8, &mut two).expect("read region 1");
+        assert_eq!(two, [0x5a, 0xa5]);
+        let mut eight = [0u8; 8];
+        b.region_read(0, 0xff8, &mut eight).expect("last 8 bytes");
+    }
+
+    #[test]
+    fn test_region_access_is_checked_before_the_kernel_sees_it() {
+        let b = memfd_backend(DEVICE_FLAGS_PLATFORM, IommuModel::Type1v2, PathBuf::new());
+        let mut four = [0u8; 4];
+        let invalid = |r: Result<(), VfioError>| matches!(r, Err(VfioError::Invalid(_)));
+        assert!(invalid(b.region_read(0, 0xffd, &mut four)), "past the end");
+        assert!(
+            invalid(b.region_read(0, u64::MAX, &mut four)),
+            "offset overflow"
+        );
+        assert!(invalid(b.region_read(3, 0, &mut four)), "no region 3");
+        assert!(invalid(b.region_read(0, 0, &mut [0u8; 3])), "3-byte access");
+        assert!(invalid(b.region_read(0, 0, &mut [])), "empty access");
+        assert!(
+            invalid(b.region_write(1, 0, &[0; 4])),
+            "region 1 is read-only"
+        );
+        assert!(invalid(b.region_read(2, 0, &mut four)), "absent region");
+        assert!(matches!(b.region_info(3), Err(VfioError::Invalid(_))));
+        assert_eq!(b.region_info(1).expect("info").offset, 0x1000);
+    }
+
+    #[test]
+    fn test_map_region_maps_mmap_regions_only() {
+        let b = memfd_backend(DEVICE_FLAGS_PLATFORM, IommuModel::Type1v2, PathBuf::new());
+        let r0 = b.region_info(0).expect("info");
+        let m = b
+            .map_region(&r0)
+            .expect("map")
+            .expect("region 0 is mmap-able");
+        assert_eq!(m.len(), 0x1000);
+        assert!(m.write(0x20, 4, 0x1234_5678));
+        let mut four = [0u8; 4];
+        b.region_read(0, 0x20, &mut four).expect("read");
+        assert_eq!(
+            u32::from_le_bytes(four),
+            0x1234_5678,
+            "mapping is the device fd"
+        );
+        assert!(
+            b.map_region(&b.region_info(1).expect("info"))
+                .expect("map")
+                .is_none()
+        );
+        assert!(
+            b.map_region(&b.region_info(2).expect("info"))
+                .expect("map")
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn test_reset_irq_and_dma_refusals() {
+        let b = memfd_backend(DEVICE_FLAGS_PLATFORM, IommuModel::NoIommu, PathBuf::new());
+        assert!(
+            matches!(b.reset(), Err(VfioError::Unsupported(_))),
+            "no RESET flag"
+        );
+        assert!(matches!(b.irq_info(1), Err(VfioError::Invalid(_))));
+        assert!(matches!(b.unmask_irq(1, 0), Err(VfioError::Invalid(_))));
+        assert!(matches!(b.disable_irq(5), Err(VfioError::Invalid(_))));
+        let ram = [0u8; 16];
+        let region = DmaRegion {
+            iova: 0x8000_0000,
+            size: 0x1000,
+            host: NonNull::new(ram.as_ptr().cast_mut()).expect("non-null"),
+            fd: b.device.as_fd(),
+            fd_offset: 0,
+            writable: true,
+        };
+        let e = b.dma_map(&region).expect_err("no-IOMMU mode");
+        assert!(
+            matches!(&e, VfioError::Unsupported(m) if m.contains("no-IOMMU")),
+            "{e}"
+        );
+        assert!(matches!(
+            b.dma_unmap(0x8000_0000, 0x1000),
+            Err(VfioError::Unsupported(_))
+        ));
+    }
+
+    #[test]
+    fn test_kernel_errors_name_the_ioctl() {
+        let b = memfd_backend(
+            DEVICE_FLAGS_PLATFORM | DEVICE_FLAGS_RESET,
+            IommuModel::Type1v2,
+            PathBuf::new(),
+        );
+        let op_of = |r: Result<(), VfioError>| match r {
+            Err(VfioError::Io { op, .. }) => op,
+            other => panic!("expected an I/O error, got {other:?}"),
+        };
+        assert_eq!(op_of(b.reset()), "VFIO_DEVICE_RESET");
+        assert_eq!(op_of(b.irq_info(0).map(|_| ())), "VFIO_DEVICE_GET_IRQ_INFO");
+        assert_eq!(op_of(b.unmask_irq(0, 0)), "VFIO_DEVICE_SET_IRQS (unmask)");
+        let efd = rustix::event::eventfd(0, rustix::event::EventfdFlags::CLOEXEC).expect("efd");
+        assert_eq!(
+            op_of(b.set_irq_eventfds(0, &[efd.as_fd()])),
+            "VFIO_DEVICE_SET_IRQS (eventfd trigger)"
+        );
+        assert_eq!(
+            op_of(b.set_irq_eventfds(0, &[])),
+            "VFIO_DEVICE_SET_IRQS (disable)"
+        );
+        let ram = [0u8; 16];
+        let region = DmaRegion {
+            iova: 0x8000_0000,
+            size: 0x1000,
+            host: NonNull::new(ram.as_ptr().cast_mut()).expect("non-null"),
+            fd: b.device.as_fd(),
+            fd_offset: 0,
+            writable: true,
+        };
+        let op = op_of(b.dma_map(&region));
+        assert!(
+            op.starts_with("VFIO_IOMMU_MAP_DMA of 0x1000 bytes at IOVA 0x80000000"),
+            "{op}"
+        );
+        assert_eq!(
+            op_of(b.dma_unmap(0x8000_0000, 0x1000)),
+            "VFIO_IOMMU_UNMAP_DMA"
+        );
+    }
+
+    #[test]
+    fn test_dt_hints_come_from_the_of_node() {
+        let t = TempDir::new("kernel-dt");
+        put(t.path(), "of_node/compatible", b"acme,uart\0ns16550a\0");
+        put(t.path(), "of_node/clock-frequency", &[0, 0x1c, 0x9c, 0x38]);
+        let b = memfd_backend(
+            DEVICE_FLAGS_PLATFORM,
+            IommuModel::Type1,
+            t.path().join("of_node"),
+        );
+        let h = b.dt_hints().expect("hints");
+        assert_eq!(h.compatible, ["acme,uart", "ns16550a"]);
+        assert_eq!(
+            h.props,
+            [("clock-frequency".to_string(), vec![0, 0x1c, 0x9c, 0x38])]
+        );
+        let none = memfd_backend(DEVICE_FLAGS_PLATFORM, IommuModel::Type1, t.path().join("x"));
+        assert_eq!(none.dt_hints().expect("no node"), DtHints::default());
+    }
 }
