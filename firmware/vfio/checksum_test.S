@@ -164,6 +164,7 @@ wait_meip:
     j fail
 2:  ret
 
+    .align 2
 fail:
     slli t1, s1, 16
     li t2, 0x3333
