@@ -74,8 +74,9 @@ pub enum ServerError {
 pub struct ServerOptions {
     /// Serve one client, then return from [`Server::run`] (otherwise accept the next one).
     pub once: bool,
-    /// How long the rest of a message may take once its first byte arrived, and how long a
-    /// DMA message to the client may wait for its reply.
+    /// How long a new client may take to send `VERSION`, how long the rest of a message may
+    /// take once its first byte arrived, and how long a DMA message to the client may wait
+    /// for its reply.
     pub timeout: Duration,
 }
 
@@ -256,8 +257,9 @@ impl<D: PlatformDevice> Server<D> {
 
     fn session(&mut self, ch: &Arc<Channel>) -> Result<(), ServerError> {
         let pending: Arc<Mutex<VecDeque<Message>>> = Arc::default();
-        // Negotiation: the first message must be VERSION.
-        let first = match ch.recv(None) {
+        // Negotiation: the first message must be VERSION, and come promptly: a client that
+        // connects and stays silent would otherwise keep every other client waiting.
+        let first = match ch.recv(Some(self.opts.timeout)) {
             Ok(m) => m,
             Err(SocketError::Closed) => return Ok(()),
             Err(e) => return Err(e.into()),
