@@ -374,3 +374,31 @@ fn test_bad_commands_get_error_replies_and_the_session_goes_on() {
     drop(ch);
     h.join().unwrap();
 }
+
+#[test]
+fn test_silent_client_is_dropped_and_the_next_one_served() {
+    let path = sock_path("silent");
+    let opts = ServerOptions {
+        timeout: std::time::Duration::from_millis(50),
+        ..Default::default()
+    };
+    let mut server = Server::bind(&path, Probe::default(), opts).unwrap();
+    let h = std::thread::spawn(move || {
+        let first = server.serve_one();
+        let second = server.serve_one();
+        (first.is_err(), second.is_ok())
+    });
+    // Connects and never speaks; the server gives up on it and closes the connection.
+    let silent = UnixStream::connect(&path).unwrap();
+    let c = Client::connect(&path, ClientConfig::default()).unwrap();
+    let mut v = [0u8; 4];
+    c.region_read(0, 8, &mut v).unwrap();
+    drop(c);
+    let mut buf = [0u8; 1];
+    assert_eq!(
+        std::io::Read::read(&mut &silent, &mut buf).unwrap(),
+        0,
+        "closed by the server"
+    );
+    assert_eq!(h.join().unwrap(), (true, true));
+}
