@@ -132,6 +132,18 @@ pub struct GdbShared {
 }
 
 impl GdbShared {
+    /// State for a stub with no debugger attached yet.
+    pub(crate) fn new() -> Arc<GdbShared> {
+        Arc::new(GdbShared {
+            state: Mutex::new(DebugState::default()),
+            interrupt: AtomicBool::new(false),
+            attached: AtomicBool::new(false),
+            resumed: AtomicBool::new(false),
+            stop_tx: Mutex::new(None),
+            exit_code: Mutex::new(None),
+        })
+    }
+
     /// The exit code of a guest that powered off under the debugger (the main loop then quits
     /// once the debugger is gone).
     pub fn guest_exit(&self) -> Option<i32> {
@@ -1244,7 +1256,8 @@ fn run_chunk(m: &mut Machine, shared: &Arc<GdbShared>, tx: &Sender<Event>, gener
 // ---------------------------------------------------------------------------------------------
 // The connection side.
 
-type Conn = Box<dyn ConnectionExt<Error = std::io::Error>>;
+/// A debugger connection (a socket; the gdb fuzz target gives an in-memory one).
+pub(crate) type Conn = Box<dyn ConnectionExt<Error = std::io::Error>>;
 
 struct EventLoop<A>(PhantomData<A>);
 
@@ -1277,11 +1290,20 @@ impl<A: RvArch> BlockingEventLoop for EventLoop<A> {
     }
 
     fn on_interrupt(target: &mut GdbTarget<A>) -> Result<Option<Self::StopReason>, GdbError> {
+        // A Ctrl-C while the harts are stopped has nothing to interrupt (gdbstub passes it on
+        // in the idle state too): ignore it rather than wait for a stop that never comes. A
+        // stop that raced with it is already queued and reported by `wait_for_stop_reason`.
+        if !target.shared.lock().running {
+            return Ok(None);
+        }
         target.shared.interrupt.store(true, Ordering::SeqCst);
-        match target.stop_rx.recv_timeout(Duration::from_secs(10)) {
+        let r = match target.stop_rx.recv_timeout(Duration::from_secs(10)) {
             Ok(stop) => Ok(Some(target.stop_reason(stop))),
             Err(_) => Err("the machine did not stop"),
-        }
+        };
+        // Stopped for another reason first: the request must not stop the next run at once.
+        target.shared.interrupt.store(false, Ordering::SeqCst);
+        r
     }
 }
 
@@ -1296,8 +1318,14 @@ fn serve<A: RvArch>(conn: Conn, target: &mut GdbTarget<A>) -> Result<DisconnectR
         .map_err(|e| e.to_string())
 }
 
-/// One debugger session on `conn`.
-fn session(conn: Conn, tx: &Sender<Event>, shared: &Arc<GdbShared>, info: &MachineInfo) -> bool {
+/// One debugger session on `conn`. Returns whether the machine must quit (gdb killed it or the
+/// guest exited under the debugger).
+pub(crate) fn session(
+    conn: Conn,
+    tx: &Sender<Event>,
+    shared: &Arc<GdbShared>,
+    info: &MachineInfo,
+) -> bool {
     let (stop_tx, stop_rx) = mpsc::channel();
     *shared.stop_tx.lock().unwrap_or_else(|e| e.into_inner()) = Some(stop_tx);
     {
@@ -1382,14 +1410,7 @@ pub fn start(
     tx: Sender<Event>,
     info: MachineInfo,
 ) -> std::io::Result<Arc<GdbShared>> {
-    let shared = Arc::new(GdbShared {
-        state: Mutex::new(DebugState::default()),
-        interrupt: AtomicBool::new(false),
-        attached: AtomicBool::new(false),
-        resumed: AtomicBool::new(false),
-        stop_tx: Mutex::new(None),
-        exit_code: Mutex::new(None),
-    });
+    let shared = GdbShared::new();
     enum L {
         Tcp(TcpListener),
         Unix(UnixListener),
@@ -1456,6 +1477,106 @@ mod tests {
         );
         assert!(x.contains("name=\"mstatus\" bitsize=\"64\" type=\"int\" regnum=\"833\""));
         assert!(x.contains("name=\"fcsr\" bitsize=\"32\""));
+    }
+
+    /// An in-memory connection: reads `input`, records the stub's output, fails reads at the
+    /// end (a closed socket).
+    struct MemConn {
+        input: Vec<u8>,
+        pos: usize,
+        out: Arc<Mutex<Vec<u8>>>,
+    }
+
+    impl gdbstub::conn::Connection for MemConn {
+        type Error = std::io::Error;
+        fn write(&mut self, byte: u8) -> Result<(), std::io::Error> {
+            self.out.lock().unwrap().push(byte);
+            Ok(())
+        }
+        fn flush(&mut self) -> Result<(), std::io::Error> {
+            Ok(())
+        }
+    }
+
+    impl ConnectionExt for MemConn {
+        fn read(&mut self) -> Result<u8, std::io::Error> {
+            let b = self.peek()?.unwrap();
+            self.pos += 1;
+            Ok(b)
+        }
+        fn peek(&mut self) -> Result<Option<u8>, std::io::Error> {
+            match self.input.get(self.pos) {
+                Some(b) => Ok(Some(*b)),
+                None => Err(std::io::ErrorKind::UnexpectedEof.into()),
+            }
+        }
+    }
+
+    fn packet(payload: &str) -> Vec<u8> {
+        let cs = payload.bytes().fold(0u8, |a, b| a.wrapping_add(b));
+        format!("${payload}#{cs:02x}").into_bytes()
+    }
+
+    /// Runs one debugger session fed `input` against a small `virt` machine driven as the main
+    /// loop does; returns what the stub wrote.
+    fn run_session(input: Vec<u8>) -> String {
+        use std::rc::Rc;
+        let mut reg = breadboard_core::TypeRegistry::new();
+        breadboard_devices::register_builtin(&mut reg);
+        let opts = breadboard_platform::MachineOptions {
+            machine: "virt".into(),
+            ram_size: Some(8 << 20),
+            icount_shift: Some(0),
+            ..Default::default()
+        };
+        let mut m = Machine::create(
+            &opts,
+            reg,
+            Rc::new(breadboard_core::ChardevRegistry::default()),
+            Rc::new(breadboard_core::DriveRegistry::default()),
+        )
+        .unwrap();
+        m.finish(&breadboard_platform::BootOptions {
+            firmware: breadboard_platform::Firmware::None,
+            kernel: None,
+            initrd: None,
+            append: None,
+            dtb: None,
+        })
+        .unwrap();
+        let info = MachineInfo::of(&m);
+        let shared = GdbShared::new();
+        let out = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = mpsc::channel();
+        let t = {
+            let (tx, shared, out) = (tx.clone(), Arc::clone(&shared), Arc::clone(&out));
+            std::thread::spawn(move || {
+                let conn: Conn = Box::new(MemConn { input, pos: 0, out });
+                session(conn, &tx, &shared, &info)
+            })
+        };
+        drop(tx);
+        while let Ok(ev) = rx.recv() {
+            if let Event::Call(f) = ev {
+                f(&mut m);
+            }
+        }
+        t.join().unwrap();
+        assert!(!shared.attached());
+        String::from_utf8_lossy(&out.lock().unwrap()).into_owned()
+    }
+
+    /// Found by the `gdb_packets` fuzz target: a Ctrl-C (0x03) while the harts are stopped made
+    /// the stub wait 10 s for a stop that never came, then end the session with a fatal error.
+    #[test]
+    fn test_gdb_packets_ctrl_c_while_stopped() {
+        let mut input = packet("QStartNoAckMode");
+        input.push(0x03);
+        input.extend(packet("p20"));
+        let out = run_session(input);
+        // The pc (register 32) of a machine without firmware: the reset vector 0x1000, as
+        // 64-bit little-endian hex `0010` and twelve `0`s run-length encoded (`*` + 29 + 12).
+        assert!(out.contains("$0010*)#"), "no answer to `p20`: {out:?}");
     }
 
     #[test]
