@@ -33,6 +33,7 @@ const DEMO_FIRMWARE: &[u8] = include_bytes!("../../../firmware/demo/demo.elf");
 fn registry() -> TypeRegistry {
     let mut reg = TypeRegistry::new();
     breadboard_devices::register_builtin(&mut reg);
+    breadboard_vfio::register(&mut reg);
     reg
 }
 
@@ -345,6 +346,10 @@ fn run(args: &[String]) -> Result<i32> {
 
     // I/O threads speak `IoEvent`; the main loop takes `Event`.
     let (tx, rx) = mpsc::channel::<Event>();
+    if !cfg.qmp.is_empty() || machine.timers.has_notifiers() {
+        // Device I/O threads (vfio eventfds) wake the loop; QMP keeps a sender alive anyway.
+        machine.set_event_sender(tx.clone());
+    }
     let forward = tx.clone();
     let gdb_tx = tx.clone();
     std::thread::Builder::new()
