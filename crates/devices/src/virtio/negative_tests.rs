@@ -504,3 +504,91 @@ fn test_virtio_blk_request_shape_errors_break_the_device() {
         assert!(d.used(0).is_empty(), "{what}");
     }
 }
+
+/// Where the DMA probe sits: MMIO that belongs to no virtio device.
+const PROBE: u64 = 0x3000_0000;
+
+#[derive(Clone, Copy, Debug)]
+enum ProbeCase {
+    DescTable,
+    AvailRing,
+    UsedRing,
+    Buffer,
+    BufferSpanningIntoMmio,
+    IndirectTable,
+}
+
+/// Every place a driver can put an address (queue rings, buffers, indirect tables) aimed at
+/// another device's registers: the device refuses it (NEEDS_RESET, one error), and the other
+/// device sees no access at all (no DMA re-entrancy into MMIO).
+fn run_dma_probe(k: &Kind) {
+    let name = (k.ty)().name.to_string();
+    for case in [
+        ProbeCase::DescTable,
+        ProbeCase::AvailRing,
+        ProbeCase::UsedRing,
+        ProbeCase::Buffer,
+        ProbeCase::BufferSpanningIntoMmio,
+        ProbeCase::IndirectTable,
+    ] {
+        let what = format!("{name} / DMA into MMIO: {case:?}");
+        let mut bench = Bench::new();
+        let hits = bench.add_probe(PROBE, 0x1_0000);
+        let mut d = (k.make)(&mut bench, "p");
+        let (desc, avail, used) = d.ring_addrs(k.queue as u32);
+        let size = u32::from(QSIZE);
+        match case {
+            ProbeCase::DescTable => setup_with(&mut d, k, size, PROBE, avail, used),
+            ProbeCase::AvailRing => setup_with(&mut d, k, size, desc, PROBE, used),
+            ProbeCase::UsedRing => setup_with(&mut d, k, size, desc, avail, PROBE),
+            ProbeCase::Buffer | ProbeCase::BufferSpanningIntoMmio | ProbeCase::IndirectTable => {
+                d.init();
+                let mut bufs = (k.good)(&d);
+                match case {
+                    ProbeCase::Buffer => bufs[0].addr = PROBE + 0x100,
+                    ProbeCase::BufferSpanningIntoMmio => {
+                        // Starts in RAM, ends past it: never split into RAM + MMIO.
+                        bufs[0].addr = RAM_BASE + RAM_SIZE - 4;
+                        bufs[0].len = 64;
+                    }
+                    _ => {}
+                }
+                if matches!(case, ProbeCase::IndirectTable) {
+                    let head = d.place_indirect(k.queue, &bufs, 0);
+                    d.patch_desc_at(d.desc_addr(k.queue, head), |x| x.addr = PROBE);
+                    d.publish(k.queue, head);
+                } else {
+                    d.submit(k.queue, &bufs);
+                }
+                d.notify(k.queue);
+                assert!(d.used(k.queue).is_empty(), "{what}: nothing completed");
+            }
+        }
+        assert_eq!(hits.get(), 0, "{what}: the device's DMA reached MMIO");
+        assert_ne!(
+            d.status() & status::DEVICE_NEEDS_RESET,
+            0,
+            "{what}: DEVICE_NEEDS_RESET set"
+        );
+        assert_eq!(d.error_count(), 1, "{what}: one error counted");
+        // A reset brings it back, and still nothing touched the probe.
+        d.init();
+        assert_healthy(&mut d, k, &format!("{what}: after reset"));
+        assert_eq!(hits.get(), 0, "{what}: no MMIO access after reset either");
+    }
+}
+
+#[test]
+fn test_virtio_blk_dma_never_reaches_mmio() {
+    run_dma_probe(&BLK);
+}
+
+#[test]
+fn test_virtio_rng_dma_never_reaches_mmio() {
+    run_dma_probe(&RNG);
+}
+
+#[test]
+fn test_virtio_console_dma_never_reaches_mmio() {
+    run_dma_probe(&CONSOLE);
+}

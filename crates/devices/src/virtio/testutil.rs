@@ -538,3 +538,38 @@ pub fn write_desc_at(mem: &GuestMemory, a: u64, addr: u64, len: u32, flags: u16,
     mem.write_u16(a + 12, flags).unwrap();
     mem.write_u16(a + 14, next).unwrap();
 }
+
+/// An MMIO region that counts every access to it: device DMA must never reach it.
+pub struct Probe(pub Rc<std::cell::Cell<u64>>);
+
+impl breadboard_core::Device for Probe {
+    fn read(&mut self, _region: usize, _offset: u64, _size: u8) -> u64 {
+        self.0.set(self.0.get() + 1);
+        0
+    }
+    fn write(&mut self, _region: usize, _offset: u64, _size: u8, _value: u64) {
+        self.0.set(self.0.get() + 1);
+    }
+}
+
+impl Bench {
+    /// Maps a [`Probe`] of `size` bytes at `base`; returns its access counter.
+    pub fn add_probe(&mut self, base: u64, size: u64) -> Rc<std::cell::Cell<u64>> {
+        let hits = Rc::new(std::cell::Cell::new(0));
+        let cell: DeviceCell = Rc::new(RefCell::new(Box::new(Probe(hits.clone()))));
+        self.space
+            .add(Region {
+                name: "probe".into(),
+                base,
+                size,
+                kind: RegionKind::Mmio {
+                    device: cell,
+                    index: 0,
+                },
+                owner: None,
+            })
+            .expect("map probe");
+        self.mem.update_from(&self.space);
+        hits
+    }
+}
