@@ -631,9 +631,9 @@ pub fn device_type(open: BackendOpener) -> DeviceType {
             let host = props.str("host").filter(|s| !s.is_empty());
             let socket = props.str("socket").filter(|s| !s.is_empty());
             if host.is_some() == socket.is_some() {
-                return Err(DeviceError::Realize(format!(
-                    "give exactly one of host=<sysfs device name> and socket=<path>"
-                )));
+                return Err(DeviceError::Realize(
+                    "give exactly one of host=<sysfs device name> and socket=<path>".into(),
+                ));
             }
             let backend = open(props).map_err(|e| DeviceError::Realize(e.to_string()))?;
             let dev = VfioPlatform::new(
