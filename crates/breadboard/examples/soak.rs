@@ -18,6 +18,9 @@
 //! a trap that contradicts the ISA, or a QMP answer later than 1 s.
 
 #![allow(dead_code)]
+// A test tool: every index is into a buffer of a size fixed here (the image, the log, the
+// handler), and a panic is caught per seed and reported as a failure.
+#![allow(clippy::indexing_slicing)]
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
@@ -232,7 +235,7 @@ fn random_code(rng: &mut Rng, mode: Priv) -> Vec<u8> {
             (rng.next() as u32 & !0x7f) | op
         } else if r < 94 {
             // The all-zero halfword, then a random one.
-            (rng.next() as u32 & 0xffff_0000) | 0
+            rng.next() as u32 & 0xffff_0000
         } else if r < 97 && mode != Priv::Machine {
             if rng.below(2) == 0 {
                 MRET
@@ -441,16 +444,14 @@ fn check_and_rearm(m: &mut Machine, plan: &Plan, lay: &Layout, checks: &Mutex<Ch
             };
             let Some(bits) = want else { continue };
             c.checked += 1;
-            if mcause != 2 || mtval != bits {
-                if c.mismatches.len() < 8 {
-                    c.mismatches.push(format!(
-                        "seed {} at {mepc:#x} (mode {prior}): insn {:02x?} must raise an \
-                         illegal-instruction trap with mtval {bits:#x}; got mcause {mcause}, \
-                         mtval {mtval:#x}",
-                        plan.seed,
-                        &lay.code[off..off + 4]
-                    ));
-                }
+            if (mcause != 2 || mtval != bits) && c.mismatches.len() < 8 {
+                c.mismatches.push(format!(
+                    "seed {} at {mepc:#x} (mode {prior}): insn {:02x?} must raise an \
+                     illegal-instruction trap with mtval {bits:#x}; got mcause {mcause}, \
+                     mtval {mtval:#x}",
+                    plan.seed,
+                    &lay.code[off..off + 4]
+                ));
             }
         }
         c.last_count = count;
@@ -671,7 +672,7 @@ fn run_seed_inner(
                 let _ = tx.send(Event::Call(Box::new(move |m| {
                     check_and_rearm(m, &plan, &lay, &checks, r)
                 })));
-                if k % 3 == 0 {
+                if k.is_multiple_of(3) {
                     let t = Instant::now();
                     stats.sent += 1;
                     match qmp_query(&mut reader, &mut w, "{\"execute\":\"query-status\"}") {

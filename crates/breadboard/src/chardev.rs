@@ -11,6 +11,13 @@
 //! help); with `signal=on` (plain `-serial stdio`) the terminal's interrupt and quit keys
 //! (normally Ctrl-C, Ctrl-\) quit the emulator and the suspend key (Ctrl-Z) suspends it. The
 //! terminal's own signal generation is turned off so the emulator always gets to restore it.
+// Reads guest, file, socket or plugin input: no panicking shortcuts (SECURITY.md, issue 9).
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 use std::fmt;
 use std::fs::{File, OpenOptions};
@@ -994,6 +1001,7 @@ impl Drop for SocketBackend {
 }
 
 #[cfg(test)]
+// Tests: a failing unwrap, index or panic is a failed test (as clippy.toml allows).
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;

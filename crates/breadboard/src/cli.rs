@@ -11,6 +11,13 @@
 //! machine builder checks them against the type's property schema. Errors are [`CliError`]s
 //! whose `Display` is the line QEMU would print after its program name (`main` prints
 //! `breadboard: {error}` and exits with status 1).
+// Reads guest, file, socket or plugin input: no panicking shortcuts (SECURITY.md, issue 9).
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
@@ -1597,6 +1604,7 @@ fn path(v: &str) -> Result<PathBuf, OptError> {
 }
 
 #[cfg(test)]
+// Tests: a failing unwrap, index or panic is a failed test (as clippy.toml allows).
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;

@@ -18,6 +18,13 @@
 //! Each hart is a thread (`tid = hart index + 1`). Registers: x0-x31 and pc in the `g`
 //! packet; FPRs (regnum 33-64), `fflags`/`frm`/`fcsr` (66-68) and the main CSRs (65 + CSR
 //! number, gdb's numbering) through `p`/`P`, all described by our own target XML.
+// Reads guest, file, socket or plugin input: no panicking shortcuts (SECURITY.md, issue 9).
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 use std::collections::HashSet;
 use std::marker::PhantomData;

@@ -10,6 +10,13 @@
 //! Disabled items cost one atomic load per call site: the filters answer `never` for their call
 //! sites, which `tracing` caches. Hot loops that build an expensive message (the per-block
 //! `exec` trace, the `in_asm` disassembly) should still test [`enabled`] first.
+// Reads guest, file, socket or plugin input: no panicking shortcuts (SECURITY.md, issue 9).
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 use std::fmt::{self, Write as _};
 use std::fs::File;
@@ -367,6 +374,7 @@ where
 }
 
 #[cfg(test)]
+// Tests: a failing unwrap, index or panic is a failed test (as clippy.toml allows).
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;

@@ -3,7 +3,6 @@
 //! The engine is `examples/soak.rs`, included here.
 
 #[path = "../examples/soak.rs"]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod soak;
 
 use std::time::Duration;

@@ -15,6 +15,13 @@
 //! pending after reset (the spec leaves the value undefined).
 //!
 //! IRQ outputs: `sysbus-irq[2h]` is hart h's MSIP, `sysbus-irq[2h+1]` its MTIP.
+// Reads guest, file, socket or plugin input: no panicking shortcuts (SECURITY.md, issue 9).
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 use std::borrow::Cow;
 use std::cell::Cell;
@@ -421,6 +428,7 @@ pub fn device_type() -> DeviceType {
 }
 
 #[cfg(test)]
+// Tests: a failing unwrap, index or panic is a failed test (as clippy.toml allows).
 #[allow(
     clippy::expect_used,
     clippy::unwrap_used,

@@ -21,6 +21,13 @@
 //!
 //! The IRQ output (`sysbus-irq[0]`) is high while an alarm has fired, is not acknowledged, and
 //! IRQ_ENABLED is set.
+// Reads guest, file, socket or plugin input: no panicking shortcuts (SECURITY.md, issue 9).
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 use std::borrow::Cow;
 use std::rc::Rc;
@@ -297,6 +304,7 @@ pub fn device_type() -> DeviceType {
 }
 
 #[cfg(test)]
+// Tests: a failing unwrap, index or panic is a failed test (as clippy.toml allows).
 #[allow(
     clippy::expect_used,
     clippy::unwrap_used,

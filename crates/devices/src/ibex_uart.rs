@@ -31,6 +31,13 @@
 //! chardev holds back the rest (nothing is lost). rx_timeout uses `TIMEOUT_CTRL` and the baud
 //! rate `NCO * clock-frequency / 2^20`. Framing, break and parity errors cannot happen in an
 //! emulated line (only `INTR_TEST` sets them). Registers take aligned 32-bit accesses only.
+// Reads guest, file, socket or plugin input: no panicking shortcuts (SECURITY.md, issue 9).
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 use std::borrow::Cow;
 use std::collections::VecDeque;
@@ -470,6 +477,7 @@ pub fn device_type() -> DeviceType {
 }
 
 #[cfg(test)]
+// Tests: a failing unwrap, index or panic is a failed test (as clippy.toml allows).
 #[allow(
     clippy::expect_used,
     clippy::unwrap_used,

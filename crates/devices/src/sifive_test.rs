@@ -10,6 +10,13 @@
 //!
 //! Reads return 0. The request is handed to the main loop through
 //! [`Device::take_machine_request`], once.
+// Reads guest, file, socket or plugin input: no panicking shortcuts (SECURITY.md, issue 9).
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 use std::borrow::Cow;
 use std::rc::Rc;
@@ -160,6 +167,7 @@ pub fn device_type() -> DeviceType {
 }
 
 #[cfg(test)]
+// Tests: a failing unwrap, index or panic is a failed test (as clippy.toml allows).
 #[allow(
     clippy::expect_used,
     clippy::unwrap_used,

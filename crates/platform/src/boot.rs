@@ -6,6 +6,13 @@
 //! the first 2 MiB (rv64) / 4 MiB (rv32) boundary after the firmware (ELF kernels at their own
 //! addresses); the initrd at kernel + min(RAM/2, 128 MiB); the DTB at the end of the first
 //! 3 GiB of RAM, aligned down to 2 MiB.
+// Reads guest, file, socket or plugin input: no panicking shortcuts (SECURITY.md, issue 9).
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 use crate::fdt::{self, Chosen};
 use crate::loader::{self, Loaded, Mode};

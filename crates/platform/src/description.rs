@@ -1,6 +1,13 @@
 //! Machine descriptions: a TOML file that lists a machine's harts, memory and devices with
 //! their properties and fixed MMIO/IRQ wiring. Built-in machines are such files embedded in
 //! the binary; `-M ./board.toml` loads a user's. Unknown keys are errors with file:line.
+// Reads guest, file, socket or plugin input: no panicking shortcuts (SECURITY.md, issue 9).
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 use std::collections::BTreeMap;
 use std::path::Path;

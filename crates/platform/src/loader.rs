@@ -1,6 +1,13 @@
 //! Loading guest images: ELF (with the `object` crate) and raw binaries, including Linux's
 //! RISC-V `Image` header. Every byte lands in RAM or ROM: a segment that misses memory or
 //! touches MMIO is an error naming the file, the segment and the address.
+// Reads guest, file, socket or plugin input: no panicking shortcuts (SECURITY.md, issue 9).
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 use std::path::Path;
 

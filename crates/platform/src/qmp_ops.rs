@@ -9,6 +9,13 @@
 //! board devices are therefore visible to `qom-list` a phase early (QEMU creates them at
 //! `x-machine-init`). Nothing else can tell: every command that needs `initialized` is refused
 //! until then.
+// Reads guest, file, socket or plugin input: no panicking shortcuts (SECURITY.md, issue 9).
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 use breadboard_core::DeviceId;
 

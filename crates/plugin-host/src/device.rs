@@ -5,6 +5,13 @@
 //! plugin's `destroy`: it holds what the device may touch (its IRQ lines, timers, DMA view,
 //! chardev, properties). It is only ever accessed through shared references, so a plugin
 //! calling back into the host during an MMIO access aliases nothing mutable.
+// Reads guest, file, socket or plugin input: no panicking shortcuts (SECURITY.md, issue 9).
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 use std::borrow::Cow;
 use std::cell::Cell;

@@ -3,6 +3,13 @@
 //!
 //! [`execute`] is the one entry point, used by the socket server (on the main loop, through
 //! `Event::Call`), by the preconfig loop and by the script runner alike.
+// Reads guest, file, socket or plugin input: no panicking shortcuts (SECURITY.md, issue 9).
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 use std::fmt::Write as _;
 
@@ -1192,6 +1199,7 @@ fn x_snapshot_load(
 }
 
 #[cfg(test)]
+// Tests: a failing unwrap, index or panic is a failed test (as clippy.toml allows).
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;

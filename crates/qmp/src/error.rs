@@ -1,4 +1,11 @@
 //! QMP errors: QEMU's error classes and messages (`{"class": ..., "desc": ...}`).
+// Reads guest, file, socket or plugin input: no panicking shortcuts (SECURITY.md, issue 9).
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 use serde_json::{Value, json};
 use thiserror::Error;

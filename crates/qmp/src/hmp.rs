@@ -1,6 +1,13 @@
 //! The few human monitor commands `human-monitor-command` understands: `info mtree`,
 //! `info qtree`, `info status`, `info version` and `help`. Output uses `\n`; the caller turns
 //! it into the monitor's `\r\n`.
+// Reads guest, file, socket or plugin input: no panicking shortcuts (SECURITY.md, issue 9).
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 use std::fmt::Write as _;
 

@@ -16,6 +16,13 @@
 //! # drop(rx);
 //! # Ok::<(), breadboard_qmp::ServerError>(())
 //! ```
+// Reads guest, file, socket or plugin input: no panicking shortcuts (SECURITY.md, issue 9).
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 pub mod commands;
 pub mod error;

@@ -8,6 +8,13 @@
 //!
 //! The whole file is parsed before anything runs, so a syntax error changes nothing; then the
 //! commands run in order and the first failure stops the script with `FILE:LINE`.
+// Reads guest, file, socket or plugin input: no panicking shortcuts (SECURITY.md, issue 9).
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 use std::path::Path;
 
@@ -265,6 +272,7 @@ pub fn run_commands(
 }
 
 #[cfg(test)]
+// Tests: a failing unwrap, index or panic is a failed test (as clippy.toml allows).
 #[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;

@@ -8,6 +8,13 @@
 //! writer, then any events the command deferred: so a client always sees `STOP` before the
 //! reply of `stop`, and the reply of `system_reset` before `RESET`, as from QEMU. The main loop
 //! only ever sends on unbounded channels, so no client can block it.
+// Reads guest, file, socket or plugin input: no panicking shortcuts (SECURITY.md, issue 9).
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 use std::io::{Read, Write};
 use std::net::{IpAddr, TcpListener, ToSocketAddrs};
@@ -563,6 +570,7 @@ fn bind_unix(path: &Path) -> std::io::Result<UnixListener> {
 }
 
 #[cfg(test)]
+// Tests: a failing unwrap, index or panic is a failed test (as clippy.toml allows).
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;

@@ -13,6 +13,13 @@
 //! VIRTIO_BLK_S_UNSUPP.
 //!
 //! Features: SEG_MAX, BLK_SIZE (512), FLUSH, and RO when the drive is read-only.
+// Reads guest, file, socket or plugin input: no panicking shortcuts (SECURITY.md, issue 9).
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 use std::rc::Rc;
 
@@ -331,6 +338,7 @@ pub fn device_type() -> DeviceType {
 }
 
 #[cfg(test)]
+// Tests: a failing unwrap, index or panic is a failed test (as clippy.toml allows).
 #[allow(
     clippy::expect_used,
     clippy::unwrap_used,

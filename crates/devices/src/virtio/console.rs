@@ -5,6 +5,13 @@
 //!
 //! Input arrives through the backend's `Device::can_receive`/`receive`: the main loop offers
 //! chardev bytes as fast as the guest has posted receive buffers.
+// Reads guest, file, socket or plugin input: no panicking shortcuts (SECURITY.md, issue 9).
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 use std::rc::Rc;
 
@@ -174,6 +181,7 @@ pub fn device_type() -> DeviceType {
 }
 
 #[cfg(test)]
+// Tests: a failing unwrap, index or panic is a failed test (as clippy.toml allows).
 #[allow(
     clippy::expect_used,
     clippy::unwrap_used,

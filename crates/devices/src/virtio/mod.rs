@@ -19,6 +19,13 @@
 //! [`GuestMemory`] (RAM only). A malformed chain or queue setup is a guest error: the backend
 //! sets DEVICE_NEEDS_RESET, raises a configuration-change interrupt, counts the error, logs one
 //! `guest_error` line and ignores the queues until the driver resets it (§2.1.2).
+// Reads guest, file, socket or plugin input: no panicking shortcuts (SECURITY.md, issue 9).
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 use std::borrow::Cow;
 use std::rc::Rc;

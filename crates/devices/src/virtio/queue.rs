@@ -8,6 +8,13 @@
 //! changing the table while the device works on the request cannot invalidate the checks.
 //! Any violation is a [`QueueError`]; the device then marks itself broken (see
 //! `VirtioBackend`), it never panics.
+// Reads guest, file, socket or plugin input: no panicking shortcuts (SECURITY.md, issue 9).
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 use std::sync::atomic::{Ordering, fence};
 
@@ -812,6 +819,7 @@ fn check_ram(mem: &GuestMemory, what: &'static str, addr: u64, len: u64) -> Resu
 }
 
 #[cfg(test)]
+// Tests: a failing unwrap, index or panic is a failed test (as clippy.toml allows).
 #[allow(clippy::expect_used, clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;

@@ -5,6 +5,13 @@
 //! protocol error. Bytes come from the host's `/dev/urandom`, or, when the `seed` property is
 //! given, from a SplitMix64 generator seeded with it so `-icount` runs repeat exactly (the
 //! generator restarts from the seed at every device reset). No features, no config space.
+// Reads guest, file, socket or plugin input: no panicking shortcuts (SECURITY.md, issue 9).
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 use std::fs::File;
 use std::io::Read as _;
@@ -182,6 +189,7 @@ pub fn device_type() -> DeviceType {
 }
 
 #[cfg(test)]
+// Tests: a failing unwrap, index or panic is a failed test (as clippy.toml allows).
 #[allow(
     clippy::expect_used,
     clippy::unwrap_used,

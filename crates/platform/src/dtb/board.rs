@@ -17,6 +17,13 @@
 //! unless `dtb-board-ignore-unknown=on`. Devices are created in tree order and the first
 //! phandle is kept, so `dumpdtb` of the result gives the tree back (phandles included) when
 //! the tree came from breadboard.
+// Reads guest, file, socket or plugin input: no panicking shortcuts (SECURITY.md, issue 9).
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;

@@ -13,6 +13,13 @@
 //!
 //! Every conflict is an error naming the node: a user node at a dynamic device's unit address,
 //! a duplicate phandle in the file, memory the machine does not have.
+// Reads guest, file, socket or plugin input: no panicking shortcuts (SECURITY.md, issue 9).
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -7,6 +7,13 @@
 //! are copies of bytes that are there, names are at most [`MAX_NAME_LEN`] bytes (so a tiny
 //! property cannot make a long name be copied many times), and the walk is a loop with an
 //! explicit stack capped at [`MAX_DEPTH`] (vm-fdt's own limit, so every tree read can be written).
+// Reads guest, file, socket or plugin input: no panicking shortcuts (SECURITY.md, issue 9).
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
 
 use std::collections::HashSet;
 use std::fmt;
