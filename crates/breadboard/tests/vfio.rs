@@ -282,3 +282,73 @@ fn test_linux_drives_a_virtio_rng_served_over_vfio_user_and_survives_the_server(
     g.send("poweroff\n");
     assert_eq!(g.wait(boot), Some(0), "{}", g.output());
 }
+
+/// One QMP command over `stream`; returns the first non-event reply line.
+fn qmp(r: &mut impl std::io::BufRead, w: &mut impl std::io::Write, cmd: &str) -> String {
+    w.write_all(cmd.as_bytes()).expect("send");
+    w.write_all(b"\n").expect("send");
+    loop {
+        let mut line = String::new();
+        assert!(r.read_line(&mut line).expect("recv") > 0, "QMP closed");
+        if !line.contains("\"event\"") {
+            return line;
+        }
+    }
+}
+
+#[test]
+fn test_qmp_device_add_in_preconfig_composes_a_vfio_device() {
+    use std::io::BufReader;
+    use std::os::unix::net::UnixStream;
+    let srv = Server::start("qmp", "checksum");
+    let d = tempdir("vfio-qmp-monitor");
+    let qsock = d.join("qmp.sock");
+    let _ = std::fs::remove_file(&qsock);
+    let elf = checksum_guest();
+    let qarg = format!("unix:{},server=on,wait=off", qsock.display());
+    let mut g = Guest::start(&[
+        "-M",
+        "virt",
+        "-bios",
+        "none",
+        "-kernel",
+        &elf,
+        "-nographic",
+        "-preconfig",
+        "-qmp",
+        &qarg,
+    ]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let stream = loop {
+        if let Ok(s) = UnixStream::connect(&qsock) {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "no QMP socket");
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let mut w = stream.try_clone().expect("clone");
+    let mut r = BufReader::new(stream);
+    let mut greeting = String::new();
+    std::io::BufRead::read_line(&mut r, &mut greeting).expect("greeting");
+    assert!(greeting.contains("\"QMP\""), "{greeting}");
+    assert!(qmp(&mut r, &mut w, r#"{"execute":"qmp_capabilities"}"#).contains("return"));
+    assert!(qmp(&mut r, &mut w, r#"{"execute":"x-machine-init"}"#).contains("return"));
+    let bad = qmp(
+        &mut r,
+        &mut w,
+        r#"{"execute":"device_add","arguments":{"driver":"vfio-platform","socket":"/nonexistent/x.sock"}}"#,
+    );
+    assert!(
+        bad.contains("GenericError") && bad.contains("No such file or directory"),
+        "{bad}"
+    );
+    let add = format!(
+        r#"{{"execute":"device_add","arguments":{{"driver":"vfio-platform","socket":"{}","id":"ck"}}}}"#,
+        srv.socket.display()
+    );
+    let ok = qmp(&mut r, &mut w, &add);
+    assert!(ok.contains("\"return\""), "{ok}");
+    assert!(qmp(&mut r, &mut w, r#"{"execute":"x-exit-preconfig"}"#).contains("return"));
+    // The guest then runs its whole checksum sequence against the device added over QMP.
+    assert_eq!(g.wait(Duration::from_secs(60)), Some(0), "{}", g.output());
+}
