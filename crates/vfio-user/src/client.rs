@@ -15,6 +15,15 @@
 //! reply, so calls may come from several threads, and DMA requests are served while a call
 //! waits.
 
+// Reads untrusted input (a vfio-user server, the kernel, sysfs files, the guest): no panicking
+// shortcuts outside tests.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
 use std::collections::HashMap;
 use std::os::fd::{BorrowedFd, OwnedFd};
 use std::os::unix::net::UnixStream;

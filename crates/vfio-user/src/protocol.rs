@@ -39,6 +39,15 @@
 //! that a reply's capabilities are a subset of the proposal, a server may send it back filled.
 //! Servers that do not know the key leave it out; the client then has no hints.
 
+// Reads untrusted input (a vfio-user server, the kernel, sysfs files, the guest): no panicking
+// shortcuts outside tests.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 pub use vfio_bindings::bindings::vfio::{vfio_device_info, vfio_irq_info, vfio_region_info};

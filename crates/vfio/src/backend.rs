@@ -7,6 +7,15 @@
 //! reader), so it is `Send + Sync`; every method may fail, and a failure never panics: the
 //! device marks itself broken, logs one line and answers all-ones.
 
+// Reads untrusted input (a vfio-user server, the kernel, sysfs files, the guest): no panicking
+// shortcuts outside tests.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
 use std::os::fd::BorrowedFd;
 use std::ptr::NonNull;
 

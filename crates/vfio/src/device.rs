@@ -15,6 +15,15 @@
 //! - Any backend failure marks the device broken with one log line: reads answer all-ones,
 //!   writes are dropped, the lines go low, and the machine runs on.
 
+// Reads untrusted input (a vfio-user server, the kernel, sysfs files, the guest): no panicking
+// shortcuts outside tests.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
 use std::borrow::Cow;
 use std::cell::Cell;
 use std::os::fd::{AsFd, OwnedFd};

@@ -7,6 +7,15 @@
 //! covers other devices: it copies an allow-list of properties that carry plain values (no
 //! phandles, no host addresses) from the source node.
 
+// Reads untrusted input (a vfio-user server, the kernel, sysfs files, the guest): no panicking
+// shortcuts outside tests.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
 use breadboard_core::fdt::{FdtError, FdtWriter, NodeResources};
 
 use crate::backend::DtHints;

@@ -7,6 +7,15 @@
 //! Every function takes the sysfs root (`/sys` on a real host) so the tests run against fake
 //! trees. Binding needs root; the errors say so, and say what to load when something is missing.
 
+// Reads untrusted input (a vfio-user server, the kernel, sysfs files, the guest): no panicking
+// shortcuts outside tests.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
 use std::fs::OpenOptions;
 use std::io::{ErrorKind, Write};
 use std::path::Path;

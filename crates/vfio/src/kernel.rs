@@ -15,6 +15,15 @@
 //! bindgen cannot produce from the `_IO()` macro, are computed here and tested against the
 //! kernel's `_IO(';', 100 + n)`.
 
+// Reads untrusted input (a vfio-user server, the kernel, sysfs files, the guest): no panicking
+// shortcuts outside tests.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
 use std::ffi::{CString, c_void};
 use std::fs::OpenOptions;
 use std::io::ErrorKind;

@@ -8,6 +8,15 @@
 //! `"breadboard"` capability in its version reply. DMA windows are announced with the RAM's
 //! memfd, and the client also serves the server's DMA read/write messages from them.
 
+// Reads untrusted input (a vfio-user server, the kernel, sysfs files, the guest): no panicking
+// shortcuts outside tests.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
 use std::os::fd::BorrowedFd;
 use std::path::Path;
 
