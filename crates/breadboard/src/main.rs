@@ -5,6 +5,14 @@
 //! With no arguments it boots the built-in `virt` machine with the demo firmware embedded in the
 //! binary (source in `firmware/demo/`).
 
+// User, file and socket input reaches every module: no panicking shortcuts outside tests.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
 mod chardev;
 mod cli;
 mod gdb;

@@ -2,6 +2,15 @@
 //! the address space, IRQ lines, the virtual clock and timers, chardev plumbing and device-tree
 //! helpers. No OS-specific code beyond memory allocation; no machine knowledge.
 
+// Every module handles guest, file, socket or plugin input (property strings, snapshot files,
+// guest addresses): no panicking shortcuts outside tests, crate-wide.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
 pub mod block;
 pub mod chardev;
 pub mod clock;

@@ -8,6 +8,15 @@
 //! - a feature the model does not implement is logged under `unimp`;
 //! - no guest access can panic: offsets are checked before any indexing.
 
+// Guest, file, socket and plugin input reaches every module: no panicking shortcuts outside
+// tests, crate-wide (modules may repeat this for emphasis).
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
 use breadboard_core::fdt::{FdtError, FdtWriter, IrqTarget, NodeResources};
 use breadboard_core::{DeviceType, TypeRegistry};
 

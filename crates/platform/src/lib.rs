@@ -2,6 +2,15 @@
 //! the platform bus, device-tree generation, image loaders, the bus harts see, and the main
 //! loop.
 
+// Guest, file, socket and plugin input reaches every module: no panicking shortcuts outside
+// tests, crate-wide (modules may repeat this for emphasis).
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
 pub mod boot;
 pub mod bus;
 pub mod cpus;

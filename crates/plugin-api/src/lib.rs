@@ -34,6 +34,15 @@
 //! ]);
 //! ```
 
+// Guest, file, socket and plugin input reaches every module: no panicking shortcuts outside
+// tests, crate-wide (modules may repeat this for emphasis).
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
 pub mod sys;
 
 use std::any::Any;
