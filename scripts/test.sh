@@ -29,5 +29,13 @@ export BREADBOARD_GUESTS="${BREADBOARD_GUESTS:-$(cd .. && pwd)/shared/guests}"
 
 echo "== cargo build (release binary used by end-to-end tests)"
 cargo build --release --workspace --all-targets --locked 2>&1 | tail -n 3
+echo "== cargo clippy (modules that read untrusted input deny the panicking lints)"
+clippy_log=$(mktemp)
+if ! cargo clippy --release --workspace --all-targets --locked >"$clippy_log" 2>&1; then
+    grep -A12 "^error" "$clippy_log" | head -n 80
+    echo "clippy: denied lints (see above)"
+    exit 1
+fi
+rm -f "$clippy_log"
 echo "== cargo test"
 cargo test --release --workspace --locked
