@@ -7,6 +7,15 @@
 //!
 //! The `bb-vfio-example` binary serves either on a Unix socket.
 
+// Reads untrusted input (a vfio-user client, guest memory, guest register writes): no
+// panicking shortcuts outside tests.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
 pub mod checksum;
 pub mod crc32;
 pub mod virtio_rng;

@@ -18,6 +18,15 @@
 //! Client input is untrusted: every message is validated, a bad one gets an error reply (or the
 //! connection is dropped), and nothing a client sends can make the server panic.
 
+// Reads untrusted input (a vfio-user client, guest memory, guest register writes): no
+// panicking shortcuts outside tests.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
 pub mod dma;
 pub mod irq;
 mod session;

@@ -35,7 +35,7 @@ impl FakeDma {
         Ok(off..end)
     }
 
-    /// Bytes at a guest address (panics outside: for test assertions only).
+    /// Bytes at a guest address (empty if the range is outside the memory).
     pub fn bytes(&self, addr: u64, len: usize) -> &[u8] {
         let r = self.range(addr, len).unwrap_or(0..0);
         self.mem.get(r).unwrap_or(&[])
