@@ -79,7 +79,8 @@ struct Health {
 impl Health {
     /// Marks the device broken; logs once.
     fn fail(&self, what: &str, e: &VfioError) {
-        if !self.broken.replace(true) {
+        // A backend that reports `Broken` has logged why already: one line per failure.
+        if !self.broken.replace(true) && !matches!(e, VfioError::Broken(_)) {
             tracing::error!(
                 "{}: {} {what} failed: {e}; device marked broken (reads return all-ones)",
                 self.name,
