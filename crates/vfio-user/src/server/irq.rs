@@ -32,6 +32,9 @@ pub enum IrqError {
     /// The data/action combination is not supported.
     #[error("unsupported SET_IRQS flags {0:#x}")]
     Unsupported(u32),
+    /// A file descriptor given as an eventfd is something else.
+    #[error("the file descriptor for IRQ {0} is not an eventfd")]
+    NotEventfd(u32),
     /// The number of fds or bools does not match `count`.
     #[error("expected {expected} data items, got {got}")]
     DataCount {

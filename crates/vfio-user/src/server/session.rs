@@ -758,6 +758,11 @@ pub(crate) fn set_irqs(
                     got: fds.len(),
                 });
             }
+            // Anything else (a regular file, a socket) would be "readable" for ever and make
+            // the poll loop spin, or swallow the signals.
+            if fds.iter().any(|fd| !is_eventfd(fd.as_fd())) {
+                return Err(IrqError::NotEventfd(set.index));
+            }
             let fd = fds.into_iter().next();
             match action {
                 TRIGGER => irqs.set_trigger(set.index, fd),
@@ -784,6 +789,16 @@ pub(crate) fn set_irqs(
                 _ => irqs.unmask(set.index),
             }
         }
+    }
+}
+
+/// Whether `fd` is an eventfd, by what the kernel calls it in `/proc/self/fd` (an anonymous
+/// inode named `[eventfd]`). Without `/proc` nothing can be told and the fd is taken.
+fn is_eventfd(fd: BorrowedFd<'_>) -> bool {
+    use std::os::fd::AsRawFd;
+    match std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd())) {
+        Ok(target) => target.as_os_str() == "anon_inode:[eventfd]",
+        Err(_) => !Path::new("/proc/self/fd").exists(),
     }
 }
 
@@ -1059,6 +1074,16 @@ mod tests {
             ),
             Err(IrqError::Unsupported(_))
         ));
+        // Something that is not an eventfd.
+        let file = OwnedFd::from(std::fs::File::open("/dev/null").unwrap());
+        assert_eq!(
+            set_irqs(
+                &mut irqs,
+                &IrqSet::new(TRIG_FD, 0, 0, 1, vec![]),
+                vec![file]
+            ),
+            Err(IrqError::NotEventfd(0))
+        );
         // Two eventfds for one sub-index.
         assert!(matches!(
             set_irqs(
