@@ -126,7 +126,8 @@ fn test_bare_metal_guest_drives_the_checksum_engine_with_mmap() {
 
 #[test]
 fn test_bare_metal_guest_drives_the_checksum_engine_through_messages_only() {
-    let r = run_checksum_guest(",mmap=off");
+    // Every access a message, and every write and unmask waits for the server's reply.
+    let r = run_checksum_guest(",mmap=off,posted-writes=off");
     assert_eq!(r.code, Some(0), "{r:?}");
 }
 

@@ -101,6 +101,8 @@ pub struct ClientConfig {
     /// it only where the server is trusted not to corrupt guest memory). Without it every DMA
     /// goes through `VFIO_USER_DMA_READ`/`WRITE` messages, which stop at `dma_unmap`.
     pub share_dma_fds: bool,
+    /// Send region writes and IRQ unmasks with the no-reply flag, without waiting (posted).
+    pub posted_writes: bool,
 }
 
 impl Default for ClientConfig {
@@ -110,6 +112,7 @@ impl Default for ClientConfig {
             max_msg_fds: 8,
             max_data_xfer_size: crate::protocol::DEFAULT_MAX_DATA_XFER_SIZE,
             share_dma_fds: true,
+            posted_writes: true,
         }
     }
 }
@@ -169,6 +172,7 @@ struct Inner {
     timeout: Duration,
     max_dma_xfer: u32,
     share_dma_fds: bool,
+    posted_writes: bool,
 }
 
 /// A connection to a vfio-user server.
@@ -231,6 +235,7 @@ impl Client {
             timeout: config.timeout,
             max_dma_xfer: max_xfer,
             share_dma_fds: config.share_dma_fds,
+            posted_writes: config.posted_writes,
         });
         let reader_inner = inner.clone();
         let reader = std::thread::Builder::new()
@@ -589,6 +594,62 @@ impl Client {
     fn break_now(&self, reason: String) -> ClientError {
         self.inner.mark_broken(&reason);
         ClientError::Broken(lock(&self.inner.state).broken.clone().unwrap_or(reason))
+    }
+
+    /// Sends a command with the no-reply flag and returns at once (a posted write). The server
+    /// must not answer (the specification's no-reply rule); its errors go unseen, but a dead or
+    /// misbehaving server is still noticed by the reader thread.
+    fn post(&self, op: Command, payload: &[u8]) -> Result<(), ClientError> {
+        let inner = &self.inner;
+        let id = {
+            let mut st = lock(&inner.state);
+            if let Some(r) = &st.broken {
+                return Err(ClientError::Broken(r.clone()));
+            }
+            let mut id = st.next_id;
+            while st.pending.contains_key(&id) {
+                id = id.wrapping_add(1);
+            }
+            st.next_id = id.wrapping_add(1);
+            id
+        };
+        let mut header = Header::new_command(id, op, payload.len());
+        header.flags |= crate::protocol::FLAGS_NO_REPLY;
+        inner.chan.send(&header, payload, &[]).map_err(|e| match e {
+            SocketError::Timeout(_) => {
+                inner.mark_broken(&format!("{}: the server does not take messages", op.name()));
+                ClientError::Timeout(op.name().into(), inner.timeout)
+            }
+            e => self.break_now(format!("sending {}: {e}", op.name())),
+        })
+    }
+
+    /// Whether the configuration asks for posted region writes and unmasks.
+    pub fn posted_writes(&self) -> bool {
+        self.inner.posted_writes
+    }
+
+    /// `VFIO_USER_REGION_WRITE` without waiting for the reply (no-reply flag): MMIO writes
+    /// are posted, as on a real bus. Messages are handled in order, so a later read sees it.
+    pub fn region_write_posted(
+        &self,
+        index: u32,
+        offset: u64,
+        data: &[u8],
+    ) -> Result<(), ClientError> {
+        self.check_access(index, offset, data.len())?;
+        let body = RegionData {
+            offset,
+            region: index,
+            data: data.to_vec(),
+        };
+        self.post(Command::RegionWrite, &body.to_bytes())
+    }
+
+    /// `VFIO_USER_DEVICE_SET_IRQS` without fds and without waiting for the reply (unmask at
+    /// end of interrupt, where the guest's completing write should not wait for the server).
+    pub fn set_irqs_posted(&self, set: &IrqSet) -> Result<(), ClientError> {
+        self.post(Command::DeviceSetIrqs, &set.to_bytes())
     }
 
     /// Sends a command and waits for its reply. Error replies become [`ClientError::Remote`].

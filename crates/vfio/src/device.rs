@@ -631,6 +631,12 @@ pub fn device_type(open: BackendOpener) -> DeviceType {
                 "access regions that allow it through an mmap'd fd (off: every access is a message or pread/pwrite)",
             ),
             PropSpec::new(
+                "posted-writes",
+                PropKind::Bool,
+                "on",
+                "vfio-user: send region writes and IRQ unmasks without waiting for the reply (off: every write waits, and a refused write breaks the device)",
+            ),
+            PropSpec::new(
                 "timeout-ms",
                 PropKind::Int,
                 "5000",

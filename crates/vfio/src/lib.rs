@@ -34,6 +34,7 @@ pub fn open_backend(props: &Props) -> Result<Arc<dyn Backend>, VfioError> {
         Some(path) => {
             let config = breadboard_vfio_user::client::ClientConfig {
                 timeout: std::time::Duration::from_millis(props.u64("timeout-ms").max(1)),
+                posted_writes: props.bool("posted-writes"),
                 ..Default::default()
             };
             Ok(Arc::new(user::UserBackend::connect_with(

@@ -170,6 +170,12 @@ impl Backend for UserBackend {
 
     fn region_write(&self, index: u32, offset: u64, data: &[u8]) -> Result<(), VfioError> {
         self.check_region(index)?;
+        if self.client.posted_writes() {
+            return self
+                .client
+                .region_write_posted(index, offset, data)
+                .map_err(convert);
+        }
         self.client
             .region_write(index, offset, data)
             .map_err(convert)
@@ -208,6 +214,9 @@ impl Backend for UserBackend {
             0,
             Vec::new(),
         );
+        if self.client.posted_writes() {
+            return self.client.set_irqs_posted(&set).map_err(convert);
+        }
         self.client.set_irqs(&set, &[]).map_err(convert)
     }
 
@@ -333,6 +342,8 @@ mod tests {
     fn config() -> ClientConfig {
         ClientConfig {
             timeout: Duration::from_secs(5),
+            // The scripted server answers every write: check the replied path.
+            posted_writes: false,
             ..ClientConfig::default()
         }
     }
