@@ -266,7 +266,21 @@ impl TimerQueue {
         let seq = self.seq.get().wrapping_add(1);
         self.seq.set(seq);
         self.live.borrow_mut().insert(key, seq);
-        self.heap.borrow_mut().push(Reverse((deadline, seq, key)));
+        let mut heap = self.heap.borrow_mut();
+        heap.push(Reverse((deadline, seq, key)));
+        // Rescheduling leaves the old entry behind until it reaches the top. A guest that
+        // reprograms a far deadline in a loop (mtimecmp) would grow the heap without bound:
+        // drop the stale entries once they outnumber the live ones (amortised O(1)).
+        let live = self.live.borrow();
+        if heap.len() > 2 * live.len() + 64 {
+            heap.retain(|Reverse((_, seq, key))| live.get(key) == Some(seq));
+        }
+    }
+
+    /// Entries in the heap, live or stale (tests and diagnostics: it stays within a constant
+    /// factor of the live timers).
+    pub fn heap_len(&self) -> usize {
+        self.heap.borrow().len()
     }
 
     /// Disarms `key`.
@@ -409,6 +423,19 @@ impl TimerHandle {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn test_rescheduling_in_a_loop_keeps_the_heap_bounded() {
+        let q = TimerQueue::new();
+        q.schedule((9, 9), 5);
+        for i in 0..100_000u64 {
+            q.schedule((1, 0), (1 << 50) + i);
+        }
+        assert!(q.heap_len() <= 2 * 2 + 64 + 1, "heap {}", q.heap_len());
+        assert_eq!(q.next_deadline(), Some(5));
+        assert_eq!(q.pop_expired(5), Some((9, 9)));
+        assert_eq!(q.next_deadline(), Some((1 << 50) + 99_999));
+    }
 
     #[test]
     fn test_notifications_from_threads_arrive_in_order_and_wake_once_per_batch() {
