@@ -147,7 +147,8 @@ pub fn generate(m: &Machine, chosen: &Chosen) -> Result<Vec<u8>, MachineError> {
             fdt.property_u32("reg", h as u32).map_err(err)?;
             fdt.property_string("status", "okay").map_err(err)?;
             fdt.property_string("compatible", "riscv").map_err(err)?;
-            fdt.property_string("riscv,isa", m.cpu.isa).map_err(err)?;
+            let isa = format!("{}{}", m.cpu.isa, m.cpu.extensions.isa_suffix());
+            fdt.property_string("riscv,isa", &isa).map_err(err)?;
             if let Some(mmu) = m.cpu.mmu {
                 fdt.property_string("mmu-type", mmu).map_err(err)?;
             }

@@ -64,8 +64,9 @@ pub(crate) fn run_hart_for(
     timers: &breadboard_core::TimerQueue,
     budget: u64,
 ) -> RunExit {
+    let own = hart_timer_deadline(hart, bus.mtime, clock, bus.timebase_hz);
     let budget = match clock.mode() {
-        ClockMode::Icount { .. } => match timers.next_deadline() {
+        ClockMode::Icount { .. } => match timers.next_deadline().into_iter().chain(own).min() {
             Some(d) => clock.insns_until(d).unwrap_or(budget).min(budget),
             None => budget,
         },
@@ -271,7 +272,13 @@ impl Machine {
                 if self.harts.iter().any(can_resume) {
                     continue;
                 }
-                let deadline = self.timers.next_deadline();
+                let (mt, hz) = (self.mtime_source(), self.desc.cpu.timebase_frequency);
+                let deadline = self
+                    .harts
+                    .iter()
+                    .filter_map(|h| hart_timer_deadline(h, mt.as_deref(), &self.clock, hz))
+                    .chain(self.timers.next_deadline())
+                    .min();
                 match self.clock.mode() {
                     ClockMode::Icount { .. } => {
                         if let Some(d) = deadline {
@@ -335,6 +342,22 @@ impl Machine {
     pub fn system_reset(&mut self) -> Result<(), crate::machine::MachineError> {
         self.load_all()
     }
+}
+
+/// When `hart`'s own timer (Sstc `stimecmp`) raises STIP, in virtual ns, if it is armed: the
+/// clock tick at which `mtime` reaches it, as the CLINT computes `mtimecmp` deadlines.
+fn hart_timer_deadline(
+    hart: &Hart,
+    mtime: Option<&breadboard_devices::clint::MtimeSource>,
+    clock: &breadboard_core::Clock,
+    hz: u64,
+) -> Option<u64> {
+    let cmp = hart.timer_wakeup()?;
+    let ticks = clock.ticks(hz);
+    let now = mtime.map_or(ticks, |m| m.mtime());
+    let due =
+        breadboard_core::clock::ticks_to_ns(ticks.saturating_add(cmp.saturating_sub(now)), hz);
+    (due != u64::MAX).then_some(due)
 }
 
 /// Whether a hart stopped in `wfi` resumes when run: an enabled interrupt is pending, whether or

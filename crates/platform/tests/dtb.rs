@@ -261,7 +261,7 @@ fn test_property_helpers_decode_reg_and_phandles() {
     assert_eq!(t.max_phandle(), 6);
     assert_eq!(
         node(&t, "/cpus/cpu@1").prop_str("riscv,isa"),
-        Some("rv64imafdc_zicsr_zifencei")
+        Some("rv64imafdc_zicsr_zifencei_zihintpause_sstc")
     );
 }
 

@@ -27,6 +27,10 @@ pub const SEPC: u16 = 0x141;
 pub const SCAUSE: u16 = 0x142;
 pub const STVAL: u16 = 0x143;
 pub const SIP: u16 = 0x144;
+/// Sstc: supervisor timer compare.
+pub const STIMECMP: u16 = 0x14d;
+/// Sstc: upper half of `stimecmp` (RV32).
+pub const STIMECMPH: u16 = 0x15d;
 pub const SATP: u16 = 0x180;
 
 pub const MVENDORID: u16 = 0xf11;
@@ -91,6 +95,8 @@ const NAMES: &[(u16, &str)] = &[
     (SCAUSE, "scause"),
     (STVAL, "stval"),
     (SIP, "sip"),
+    (STIMECMP, "stimecmp"),
+    (STIMECMPH, "stimecmph"),
     (SATP, "satp"),
     (MVENDORID, "mvendorid"),
     (MARCHID, "marchid"),

@@ -17,6 +17,9 @@ use crate::insn::{Ext, Insn, Op, Packed, Xlen};
 use crate::mem::tlb_index;
 use crate::state::{Exception, Priv, State, Trap, ms};
 
+/// The 12-bit immediate field of `pause` (`fence w, 0`: fm = 0, pred = W, succ = 0).
+const PAUSE_IMM: i32 = 0x010;
+
 /// Returned by `exec` instead of a pc when the outcome is in `State::flow` (pcs are even).
 pub(crate) const EXIT: u64 = 1;
 
@@ -35,6 +38,9 @@ pub(crate) enum Flow {
     Illegal,
     /// `wfi`; continue at this address once woken.
     Wfi(u64),
+    /// A spin-wait hint (`pause`, a polling `amoswap`): continue at this address, after giving
+    /// other harts a turn.
+    Pause(u64),
     /// `fence.i`: continue at this address after syncing the decode cache.
     FenceI(u64),
     /// The slot is not decoded yet.
@@ -51,6 +57,8 @@ pub(crate) enum BlockExit {
     Trap(Trap),
     Illegal,
     Wfi,
+    /// A spin-wait hint retired: the hart is spinning, let the others run.
+    Yield,
     FenceI,
     Slow,
 }
@@ -209,6 +217,10 @@ pub(crate) fn run_block<B: Bus, const RV32: bool, const CAREFUL: bool>(
                         target = Some(t);
                         break BlockExit::Wfi;
                     }
+                    Flow::Pause(t) => {
+                        target = Some(t);
+                        break BlockExit::Yield;
+                    }
                     Flow::FenceI(t) => {
                         target = Some(t);
                         break BlockExit::FenceI;
@@ -296,6 +308,7 @@ pub(crate) fn step_uncached<B: Bus, const RV32: bool>(
         Flow::Next => (next, BlockExit::Continue),
         Flow::Jump(t) | Flow::Sync(t) => (t, BlockExit::Continue),
         Flow::Wfi(t) => (t, BlockExit::Wfi),
+        Flow::Pause(t) => (t, BlockExit::Yield),
         Flow::FenceI(t) => (t, BlockExit::FenceI),
         Flow::Trap(t) => return BlockExit::Trap(t),
         Flow::Illegal | Flow::Decode | Flow::Slow | Flow::Csr => return BlockExit::Illegal,
@@ -326,8 +339,14 @@ pub(crate) fn exec_csr<B: Bus>(st: &mut State, bus: &mut B, i: Packed, pc: u64) 
     if writes && n >> 10 == 3 {
         return Flow::Illegal;
     }
-    let mtime = if n & 0xf7f == crate::csr::TIME {
-        st.bus_mtime(bus)
+    // `time` reads need the platform timer; so does mip/sip with Sstc on, whose STIP is
+    // `time >= stimecmp` now, not as of the last check.
+    let timed = n & 0xf7f == crate::csr::TIME
+        || (st.sstc_active() && matches!(n, crate::csr::MIP | crate::csr::SIP));
+    let mtime = if timed {
+        let t = st.bus_mtime(bus);
+        st.sstc_update(t);
+        t
     } else {
         0
     };
@@ -345,6 +364,18 @@ pub(crate) fn exec_csr<B: Bus>(st: &mut State, bus: &mut B, i: Packed, pc: u64) 
         };
         if st.csr_write(n, new).is_err() {
             return Flow::Illegal;
+        }
+        if matches!(
+            n,
+            crate::csr::STIMECMP
+                | crate::csr::STIMECMPH
+                | crate::csr::MENVCFG
+                | crate::csr::MENVCFGH
+        ) && st.sstc_active()
+        {
+            // A new deadline (or the comparator just switched on) takes effect at once.
+            let t = st.bus_mtime(bus);
+            st.sstc_update(t);
         }
         let v = st.sx(old);
         st.set_x(i.rd, v);
@@ -666,6 +697,29 @@ pub(crate) fn exec<B: Bus, const RV32: bool, const LEN: u64>(
             }
         }};
     }
+    // A swap that leaves memory as it was is a poll (`while (!xchg(&flag, 0))`, OpenSBI's
+    // wait for a remote fence): a spin, like `pause`.
+    macro_rules! amoswap {
+        ($size:literal) => {{
+            let rs2v = b!();
+            match st.amo(bus, code, ea(a), $size, |_old: u64| rs2v) {
+                Ok(old) => {
+                    let same = if $size == 4 {
+                        old as u32 == rs2v as u32
+                    } else {
+                        old == rs2v
+                    };
+                    let next = wr!(if $size == 4 { w(old) } else { old });
+                    if same && st.yield_on_spin {
+                        out!(Flow::Pause(ea(next)))
+                    } else {
+                        next
+                    }
+                }
+                Err(t) => out!(Flow::Trap(t)),
+            }
+        }};
+    }
     macro_rules! amo {
         ($size:literal, $f:expr) => {{
             let f = $f;
@@ -795,7 +849,15 @@ pub(crate) fn exec<B: Bus, const RV32: bool, const LEN: u64>(
         Op::Divuw => wr!(w(divu(a as u32 as u64, b!() as u32 as u64))),
         Op::Remw => wr!(w(rem(a as i32 as i64, b!() as i32 as i64))),
         Op::Remuw => wr!(w(remu(a as u32 as u64, b!() as u32 as u64))),
-        Op::Fence => pc.wrapping_add(LEN),
+        Op::Fence => {
+            // `pause` is the FENCE hint with pred = W, succ = 0, fm = 0 and x0 operands: a
+            // spin-wait loop. With other harts taking turns on this thread, spinning out the
+            // rest of the slice only delays the hart being waited for.
+            if i.imm() == PAUSE_IMM && i.rd() == 0 && i.rs1() == 0 && st.yield_on_spin {
+                return out!(Flow::Pause(ea(pc.wrapping_add(LEN))));
+            }
+            pc.wrapping_add(LEN)
+        }
         Op::FenceI => out!(Flow::FenceI(ea(pc.wrapping_add(LEN)))),
         Op::Ecall => {
             let cause = match st.prv {
@@ -851,7 +913,7 @@ pub(crate) fn exec<B: Bus, const RV32: bool, const LEN: u64>(
                 Err(t) => out!(Flow::Trap(t)),
             }
         }
-        Op::AmoswapW => amo!(4, |_o: u64, b: u64| b),
+        Op::AmoswapW => amoswap!(4),
         Op::AmoaddW => amo!(4, |o: u64, b: u64| o.wrapping_add(b)),
         Op::AmoxorW => amo!(4, |o: u64, b: u64| o ^ b),
         Op::AmoandW => amo!(4, |o: u64, b: u64| o & b),
@@ -860,7 +922,7 @@ pub(crate) fn exec<B: Bus, const RV32: bool, const LEN: u64>(
         Op::AmomaxW => amo!(4, |o: u64, b: u64| (o as i32).max(b as i32) as u32 as u64),
         Op::AmominuW => amo!(4, |o: u64, b: u64| (o as u32).min(b as u32) as u64),
         Op::AmomaxuW => amo!(4, |o: u64, b: u64| (o as u32).max(b as u32) as u64),
-        Op::AmoswapD => amo!(8, |_o: u64, b: u64| b),
+        Op::AmoswapD => amoswap!(8),
         Op::AmoaddD => amo!(8, |o: u64, b: u64| o.wrapping_add(b)),
         Op::AmoxorD => amo!(8, |o: u64, b: u64| o ^ b),
         Op::AmoandD => amo!(8, |o: u64, b: u64| o & b),

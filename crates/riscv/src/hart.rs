@@ -68,6 +68,17 @@ impl Hart {
         self.st.exact_budget = exact;
     }
 
+    /// Whether spin-wait hints make `run` return [`RunExit::Yield`] right after they retire
+    /// (the default): `pause` (Zihintpause; Linux's `cpu_relax()`), an `amoswap` that leaves
+    /// memory unchanged (a poll such as OpenSBI's wait for a remote fence), and a `wfi` that
+    /// does not wait because an interrupt is already pending. Harts share one host thread in
+    /// turns, so a hart spinning on a lock or flag that a hart which is not running will
+    /// release would otherwise burn the rest of its slice. The instruction stream and the
+    /// instruction counts are the same either way; only where slices end changes.
+    pub fn set_yield_on_spin(&mut self, on: bool) {
+        self.st.yield_on_spin = on;
+    }
+
     /// Select trace output (`-d in_asm,int,exec`).
     pub fn set_trace(&mut self, flags: TraceFlags) {
         self.st.trace = flags;
@@ -136,6 +147,14 @@ impl Hart {
         self.st.tlb.flush_all();
     }
 
+    /// Sstc: the `time` (`mtime`) value at which this hart's own timer raises STIP, if it is
+    /// armed (menvcfg.STCE set, `stimecmp` not yet reached, not `u64::MAX`). A machine that
+    /// sleeps or cuts `-icount` slices at timer deadlines must count this one too: the hart
+    /// notices it at the start of its next `run`.
+    pub fn timer_wakeup(&self) -> Option<u64> {
+        self.st.sstc_wakeup()
+    }
+
     /// Whether the hart sits in `wfi`.
     pub fn is_waiting(&self) -> bool {
         self.st.waiting
@@ -154,7 +173,8 @@ impl Hart {
     }
 
     /// Run up to `budget` instructions (trap and interrupt entries count as one each). Returns
-    /// early on `wfi` when no enabled interrupt is pending. Interrupts are taken between blocks
+    /// early on `wfi` when no enabled interrupt is pending, and after spin-wait hints (see
+    /// [`Hart::set_yield_on_spin`]). Interrupts are taken between blocks
     /// (after taken branches, page changes, CSR writes, MMIO writes, xRET). The budget is exact
     /// (never overrun, so `-icount` slices end precisely at timer deadlines) unless
     /// [`Hart::set_exact_budget`] turned that off.
@@ -169,6 +189,11 @@ impl Hart {
         self.sync_code();
         // Other harts and devices ran since our last slice: a reservation may be stale.
         self.st.reservation = None;
+        // Time moved on since the last slice: Sstc's STIP may be due (and wake a `wfi`).
+        if self.st.sstc_active() {
+            let t = self.st.bus_mtime(bus);
+            self.st.sstc_update(t);
+        }
         let start = self.st.instret;
         let mut events = 0u64;
         loop {
@@ -230,8 +255,11 @@ impl Hart {
                 BlockExit::Wfi => {
                     if self.st.mip() & self.st.mie == 0 {
                         self.st.waiting = true;
+                    } else if self.st.yield_on_spin {
+                        return RunExit::Yield;
                     }
                 }
+                BlockExit::Yield => return RunExit::Yield,
                 BlockExit::FenceI => self.sync_code(),
                 BlockExit::Slow => {
                     match exec::step_uncached::<B, RV32>(&mut self.st, &self.code, bus) {
@@ -248,8 +276,11 @@ impl Hart {
                         BlockExit::Wfi => {
                             if self.st.mip() & self.st.mie == 0 {
                                 self.st.waiting = true;
+                            } else if self.st.yield_on_spin {
+                                return RunExit::Yield;
                             }
                         }
+                        BlockExit::Yield => return RunExit::Yield,
                         BlockExit::FenceI => self.sync_code(),
                         BlockExit::Continue | BlockExit::Slow => {}
                     }
@@ -454,6 +485,8 @@ mod tests {
         synced: u64,
         dev_reads: u64,
         log: Vec<(char, u64)>,
+        /// What `mtime` returns.
+        time: u64,
     }
 
     impl TestRam {
@@ -464,6 +497,7 @@ mod tests {
                 synced: u64::MAX,
                 dev_reads: 0,
                 log: Vec::new(),
+                time: 0,
             };
             t.put(RAM, code);
             t
@@ -521,7 +555,7 @@ mod tests {
         }
         fn mtime(&mut self) -> u64 {
             self.log.push(('t', self.synced));
-            0
+            self.time
         }
         fn sync_instret(&mut self, instret: u64) {
             self.synced = instret;
@@ -956,5 +990,151 @@ mod tests {
         assert_eq!(word(&bus, RAM + 0x1018), 0x89ab_cdef);
         assert_eq!(word(&bus, RAM + 0x101c), 0x0123_4567);
         assert_eq!(h.read_csr(csr::MSTATUS, 0).map(|v| v >> 31), Some(1), "SD");
+    }
+
+    /// An RV64 hart with S, U and Sstc, PMP open for S.
+    fn sstc_hart() -> Hart {
+        let mut config = HartConfig::rv64(0, RAM);
+        config.extensions = Extensions {
+            s: true,
+            sstc: true,
+            ..Extensions::IMACU
+        };
+        let mut h = Hart::new(config);
+        assert!(h.write_csr(csr::PMPADDR0, u64::MAX));
+        assert!(h.write_csr(csr::PMPCFG0, 0x1f));
+        h
+    }
+
+    const STIP: u64 = 1 << irq::STI;
+
+    #[test]
+    fn test_sstc_stip_follows_time_and_wakes_wfi_at_the_deadline() {
+        let mut bus = TestRam::new(&[0x10500073, 0x00100513, 0x0000006f]); // wfi; li a0,1; j .
+        let mut h = sstc_hart();
+        assert!(h.write_csr(csr::MENVCFG, 1 << 63));
+        assert!(h.write_csr(csr::STIMECMP, 1000));
+        assert!(h.write_csr(csr::MIE, STIP));
+        assert_eq!(h.run(&mut bus, 100), RunExit::Wfi);
+        assert_eq!(
+            h.timer_wakeup(),
+            Some(1000),
+            "the deadline a machine must wake it at"
+        );
+        bus.time = 999;
+        assert_eq!(h.run(&mut bus, 100), RunExit::Wfi, "one tick early");
+        assert_eq!(h.read_csr(csr::MIP, 0), Some(0));
+        bus.time = 1000;
+        assert_eq!(h.run(&mut bus, 10), RunExit::BudgetExhausted);
+        assert_eq!(h.x(10), 1, "woke up (MIE is clear: no trap)");
+        assert_eq!(h.read_csr(csr::MIP, 0), Some(STIP));
+        assert_eq!(h.timer_wakeup(), None, "already pending");
+        // Without STCE the comparator does nothing.
+        let mut off = sstc_hart();
+        assert!(off.write_csr(csr::STIMECMP, 0));
+        off.run(&mut TestRam::new(&[0x0000006f]), 10);
+        assert_eq!(off.read_csr(csr::MIP, 0), Some(0));
+        assert_eq!(off.timer_wakeup(), None);
+    }
+
+    #[test]
+    fn test_sstc_stimecmp_write_takes_effect_on_the_next_instruction() {
+        // csrw stimecmp,t0; csrr a0,mip; csrw stimecmp,t1; csrr a1,mip; j .
+        let mut bus = TestRam::new(&[0x14d29073, 0x34402573, 0x14d31073, 0x344025f3, 0x0000006f]);
+        bus.time = 500;
+        let mut h = sstc_hart();
+        assert!(h.write_csr(csr::MENVCFG, 1 << 63));
+        assert!(h.write_csr(csr::STIMECMP, u64::MAX));
+        h.set_x(5, 400);
+        h.set_x(6, 600);
+        h.run(&mut bus, 5);
+        assert_eq!(h.x(10), STIP, "time 500 >= 400");
+        assert_eq!(h.x(11), 0, "time 500 < 600");
+        assert_eq!(h.timer_wakeup(), Some(600));
+        // Each comparison read time at the exact instruction (after the csrw's predecessors).
+        assert!(bus.log.contains(&('t', 0)) && bus.log.contains(&('t', 2)));
+    }
+
+    #[test]
+    fn test_sstc_delegated_timer_interrupt_reaches_s_mode() {
+        // S-mode: j . ; stvec -> RAM + 0x100: csrr a0,scause; j .
+        let mut bus = TestRam::new(&[0x0000006f]);
+        bus.put(RAM + 0x100, &[0x14202573, 0x0000006f]);
+        bus.time = 50;
+        let mut h = sstc_hart();
+        assert!(h.write_csr(csr::MENVCFG, 1 << 63));
+        assert!(h.write_csr(csr::MIDELEG, STIP));
+        assert!(h.write_csr(csr::MIE, STIP));
+        assert!(h.write_csr(csr::STVEC, RAM + 0x100));
+        assert!(h.write_csr(csr::MSTATUS, 1 << 1)); // SIE
+        assert!(h.write_csr(csr::STIMECMP, 100));
+        h.set_privilege(Priv::Supervisor);
+        h.run(&mut bus, 10);
+        assert_eq!(h.pc(), RAM, "not due yet");
+        bus.time = 100;
+        h.run(&mut bus, 10);
+        assert_eq!(h.x(10), (1 << 63) | 5, "supervisor timer interrupt");
+        assert_eq!(h.privilege(), Priv::Supervisor);
+    }
+
+    #[test]
+    fn test_pause_yields_the_rest_of_the_slice() {
+        // addi a0,a0,1; pause; j 0
+        let code = [0x00150513, 0x0100000f, 0xff9ff06f];
+        let mut bus = TestRam::new(&code);
+        let mut h = hart();
+        assert_eq!(h.run(&mut bus, 1000), RunExit::Yield);
+        assert_eq!(h.instret(), 2, "pause retired, then the hart yielded");
+        assert_eq!(h.pc(), RAM + 8);
+        assert_eq!(h.run(&mut bus, 1000), RunExit::Yield);
+        assert_eq!((h.x(10), h.instret()), (2, 5));
+        let mut spin = hart();
+        spin.set_yield_on_spin(false);
+        assert_eq!(
+            spin.run(&mut TestRam::new(&code), 1000),
+            RunExit::BudgetExhausted
+        );
+        assert_eq!(spin.instret(), 1000);
+    }
+
+    #[test]
+    fn test_only_a_polling_amoswap_yields() {
+        // amoswap.d a1,zero,(t0); j .
+        let mut bus = TestRam::new(&[0x0802b5af, 0x0000006f]);
+        bus.put(RAM + 0x800, &[0, 0]);
+        let mut h = hart();
+        h.set_x(5, RAM + 0x800);
+        assert_eq!(h.run(&mut bus, 100), RunExit::Yield, "0 swapped for 0");
+        assert_eq!((h.instret(), h.x(11)), (1, 0));
+        bus.put(RAM + 0x800, &[7, 0]);
+        let mut h = hart();
+        h.set_x(5, RAM + 0x800);
+        assert_eq!(
+            h.run(&mut bus, 100),
+            RunExit::BudgetExhausted,
+            "7 swapped for 0"
+        );
+        assert_eq!(h.x(11), 7);
+        // amoswap.w compares 32 bits: 0xffff_ffff in memory, -1 in a2.
+        let mut bus = TestRam::new(&[0x08c2a5af, 0x0000006f]);
+        bus.put(RAM + 0x800, &[0xffff_ffff]);
+        let mut h = hart();
+        h.set_x(5, RAM + 0x800);
+        h.set_x(12, u64::MAX);
+        assert_eq!(h.run(&mut bus, 100), RunExit::Yield);
+        assert_eq!(h.x(11), u64::MAX, "sign-extended old value");
+    }
+
+    #[test]
+    fn test_wfi_with_an_interrupt_pending_yields_instead_of_spinning() {
+        let mut bus = TestRam::new(&[0x10500073, 0x00100513, 0x0000006f]); // wfi; li a0,1; j .
+        let mut h = hart();
+        assert!(h.write_csr(csr::MIE, 1 << irq::MSI));
+        h.irqs().set(irq::MSI, true);
+        assert_eq!(h.run(&mut bus, 100), RunExit::Yield);
+        assert_eq!((h.instret(), h.pc()), (1, RAM + 4));
+        assert!(!h.is_waiting());
+        assert_eq!(h.run(&mut bus, 10), RunExit::BudgetExhausted);
+        assert_eq!(h.x(10), 1);
     }
 }

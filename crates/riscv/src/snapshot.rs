@@ -2,14 +2,16 @@
 //!
 //! Layout (version 1): magic `HART`, u32 version, u64 hart id, u8 xlen (32/64), then pc, the
 //! 32 x and 32 f registers, fcsr, privilege, the M/S CSRs, PMP, instret and counter offsets,
-//! and `waiting`. Caches (decoded code, TLB, LR reservation) are not saved: they are rebuilt.
+//! and `waiting`. Version 2 appends Sstc's `stimecmp` (version 1 blobs load with it 0; STCE is in
+//! `menvcfg`, STIP in the software-pending bits). Caches (decoded code, TLB, LR reservation) are
+//! not saved: they are rebuilt.
 
 use crate::hart::Hart;
 use crate::insn::Xlen;
 use crate::state::Priv;
 
 const MAGIC: &[u8; 4] = b"HART";
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
 
 struct W(Vec<u8>);
 
@@ -101,6 +103,7 @@ impl Hart {
         w.u64(s.minstret_off);
         w.u64(s.mcycle_off);
         w.u8(u8::from(s.waiting));
+        w.u64(s.stimecmp);
         w.0
     }
 
@@ -112,7 +115,7 @@ impl Hart {
             return Err("hart state has a bad magic".into());
         }
         let version = r.u32()?;
-        if version != VERSION {
+        if version != VERSION && version != 1 {
             return Err(format!(
                 "hart state version {version} is not supported (want {VERSION})"
             ));
@@ -162,6 +165,7 @@ impl Hart {
             1 => true,
             v => return Err(format!("hart state has a bad wait flag {v}")),
         };
+        let stimecmp = if version >= 2 { r.u64()? } else { 0 };
         if !r.d.is_empty() {
             return Err("hart state has trailing bytes".into());
         }
@@ -201,6 +205,7 @@ impl Hart {
         s.minstret_off = minstret_off;
         s.mcycle_off = mcycle_off;
         s.waiting = waiting;
+        s.stimecmp = stimecmp;
         s.reservation = None;
         s.deferred = false;
         s.tlb.flush_all();
@@ -229,5 +234,26 @@ mod tests {
         }
         let mut c = Hart::new(HartConfig::rv64(1, 0x8000_0000));
         assert!(c.load_state(&bytes).unwrap_err().contains("hart 0"));
+    }
+
+    #[test]
+    fn test_stimecmp_is_saved_and_version_1_blobs_still_load() {
+        let mut config = HartConfig::rv64(0, 0x8000_0000);
+        config.extensions = crate::Extensions::GCSU;
+        let mut a = Hart::new(config.clone());
+        assert!(a.write_csr(crate::csr::MENVCFG, 1 << 63));
+        assert!(a.write_csr(crate::csr::STIMECMP, 0xabcd));
+        let bytes = a.save_state();
+        let mut b = Hart::new(config.clone());
+        b.load_state(&bytes).unwrap();
+        assert_eq!(b.read_csr(crate::csr::STIMECMP, 0), Some(0xabcd));
+        assert_eq!(b.read_csr(crate::csr::MENVCFG, 0), Some(1 << 63));
+        assert_eq!(b.timer_wakeup(), Some(0xabcd));
+        // Version 1: no stimecmp at the end.
+        let mut v1 = bytes[..bytes.len() - 8].to_vec();
+        v1[4..8].copy_from_slice(&1u32.to_le_bytes());
+        let mut c = Hart::new(config);
+        c.load_state(&v1).unwrap();
+        assert_eq!(c.read_csr(crate::csr::STIMECMP, 0), Some(0));
     }
 }

@@ -135,6 +135,11 @@ pub struct Extensions {
     pub s: bool,
     /// User mode.
     pub u: bool,
+    /// Zihintpause: the device tree advertises `pause` (every hart executes it as the hint it
+    /// is; see [`crate::Hart::set_yield_on_spin`]).
+    pub zihintpause: bool,
+    /// Sstc: the `stimecmp` CSR and `menvcfg.STCE` (needs S and U).
+    pub sstc: bool,
 }
 
 impl Extensions {
@@ -147,6 +152,8 @@ impl Extensions {
         d: false,
         s: false,
         u: true,
+        zihintpause: false,
+        sstc: false,
     };
     /// IMC with U-mode (small RV32 cores).
     pub const IMCU: Extensions = Extensions {
@@ -157,8 +164,10 @@ impl Extensions {
         d: false,
         s: false,
         u: true,
+        zihintpause: false,
+        sstc: false,
     };
-    /// G + C with S and U (the Linux-capable target).
+    /// G + C with S and U, Zihintpause and Sstc (the Linux-capable target).
     pub const GCSU: Extensions = Extensions {
         m: true,
         a: true,
@@ -167,7 +176,23 @@ impl Extensions {
         d: true,
         s: true,
         u: true,
+        zihintpause: true,
+        sstc: true,
     };
+
+    /// The multi-letter extensions a device tree's `riscv,isa` lists after the base string
+    /// and `_zicsr_zifencei`, in canonical order (Z before S, as QEMU 7.2 writes them), each
+    /// with its leading underscore: e.g. `_zihintpause_sstc`.
+    pub fn isa_suffix(&self) -> String {
+        let mut s = String::new();
+        if self.zihintpause {
+            s.push_str("_zihintpause");
+        }
+        if self.sstc && self.s && self.u {
+            s.push_str("_sstc");
+        }
+        s
+    }
 }
 
 /// Per-category trace switches (the `-d` options). Each costs nothing while off.
@@ -258,7 +283,17 @@ pub enum RunExit {
     /// The hart executed `wfi` and no enabled interrupt is pending: run it again after an
     /// interrupt line changes (or a timer expires).
     Wfi,
+    /// The hart is spinning (it executed `pause`, a polling `amoswap`, or a `wfi` with an
+    /// interrupt already pending): `run` returned early so the caller can run the other harts
+    /// (see [`crate::Hart::set_yield_on_spin`]).
+    Yield,
 }
+
+/// menvcfg.STCE (Sstc): `stimecmp` drives mip.STIP and S-mode may access it.
+pub(crate) const MENVCFG_STCE: u64 = 1 << 63;
+
+/// mcounteren.TM: S-mode may read `time` (and, with Sstc, access `stimecmp`).
+const MCOUNTEREN_TM: u64 = 1 << 1;
 
 /// Bits of mip that software may write (the supervisor ones, when S-mode exists).
 const MIP_S_BITS: u64 = (1 << irq::SSI) | (1 << irq::STI) | (1 << irq::SEI);
@@ -293,6 +328,8 @@ pub(crate) struct State {
     pub mcounteren: u64,
     pub mcountinhibit: u64,
     pub menvcfg: u64,
+    /// Sstc's supervisor timer compare value (in `time` ticks).
+    pub stimecmp: u64,
     pub stvec: u64,
     pub sepc: u64,
     pub scause: u64,
@@ -328,6 +365,8 @@ pub(crate) struct State {
     pub trace: TraceFlags,
     /// `Hart::run` honours budgets exactly (see `Hart::set_exact_budget`).
     pub exact_budget: bool,
+    /// Spin-wait hints end `Hart::run` (see `Hart::set_yield_on_spin`).
+    pub yield_on_spin: bool,
     /// The outcome of the last instruction that did not just continue (see `exec::EXIT`).
     pub flow: crate::exec::Flow,
 }
@@ -339,7 +378,9 @@ impl State {
     pub fn new(config: HartConfig) -> State {
         let code_pages = config.code_pages.clone().unwrap_or_default();
         let code_slot = code_pages.register();
-        let ext = config.extensions;
+        let mut ext = config.extensions;
+        // stimecmp is an S-mode CSR and STCE lives in menvcfg, which exists only with U.
+        ext.sstc &= ext.s && ext.u;
         let mut misa = match config.xlen {
             Xlen::Rv32 => 1u64 << 30,
             Xlen::Rv64 => 2u64 << 62,
@@ -383,6 +424,7 @@ impl State {
             mcounteren: 0,
             mcountinhibit: 0,
             menvcfg: 0,
+            stimecmp: 0,
             stvec: 0,
             sepc: 0,
             scause: 0,
@@ -408,6 +450,7 @@ impl State {
             tlb: Box::new(Tlb::new()),
             trace: TraceFlags::default(),
             exact_budget: true,
+            yield_on_spin: true,
             flow: crate::exec::Flow::Next,
         };
         st.reset();
@@ -439,6 +482,8 @@ impl State {
         self.mtval = 0;
         self.mcounteren = 0;
         self.mcountinhibit = 0;
+        self.menvcfg = 0;
+        self.stimecmp = 0;
         self.satp = 0;
         self.pmpcfg = [0; 64];
         self.pmpaddr = [0; 64];
@@ -493,6 +538,42 @@ impl State {
     #[inline(always)]
     pub fn mip(&self) -> u64 {
         self.mip_sw | self.irqs.get()
+    }
+
+    /// Whether Sstc's comparator drives mip.STIP (menvcfg.STCE, settable only with Sstc).
+    #[inline(always)]
+    pub fn sstc_active(&self) -> bool {
+        self.menvcfg & MENVCFG_STCE != 0
+    }
+
+    /// Sstc: with STCE set, STIP is `time >= stimecmp`, given `time` now. The bit lives in
+    /// `mip_sw`, which software cannot change while STCE is set; when STCE is cleared it keeps
+    /// its last value and becomes writable by M-mode again.
+    #[inline]
+    pub fn sstc_update(&mut self, time: u64) {
+        if self.sstc_active() {
+            let stip = 1u64 << irq::STI;
+            if time >= self.stimecmp {
+                self.mip_sw |= stip;
+            } else {
+                self.mip_sw &= !stip;
+            }
+        }
+    }
+
+    /// The `time` value at which Sstc will raise STIP, if the comparator is armed (STCE set,
+    /// STIP low). `stimecmp = u64::MAX` (how Linux stops its timer) never fires.
+    pub fn sstc_wakeup(&self) -> Option<u64> {
+        let armed = self.sstc_active()
+            && self.mip_sw & (1u64 << irq::STI) == 0
+            && self.stimecmp != u64::MAX;
+        armed.then_some(self.stimecmp)
+    }
+
+    /// Sstc: S-mode reaches `stimecmp` only with menvcfg.STCE and mcounteren.TM set (M-mode
+    /// always; U-mode never, by the CSR number's privilege).
+    fn stimecmp_allowed(&self) -> bool {
+        self.prv == Priv::Machine || (self.sstc_active() && self.mcounteren & MCOUNTEREN_TM != 0)
     }
 
     /// The value a CSRRS/CSRRC of CSR `n` modifies, given what `csr_read` returned: the read
@@ -754,7 +835,7 @@ impl State {
             csr::MTVEC => self.mtvec,
             csr::MCOUNTEREN if self.ext.u => self.mcounteren,
             csr::MENVCFG if self.ext.u => self.menvcfg,
-            csr::MENVCFGH if self.ext.u && rv32 => 0,
+            csr::MENVCFGH if self.ext.u && rv32 => self.menvcfg >> 32,
             csr::MCOUNTINHIBIT => self.mcountinhibit,
             csr::MHPMEVENT3..=csr::MHPMEVENT31 => 0,
             csr::MSCRATCH => self.mscratch,
@@ -799,6 +880,18 @@ impl State {
                     return Err(CsrIllegal);
                 }
                 self.satp
+            }
+            csr::STIMECMP if self.ext.sstc => {
+                if !self.stimecmp_allowed() {
+                    return Err(CsrIllegal);
+                }
+                self.stimecmp
+            }
+            csr::STIMECMPH if self.ext.sstc && rv32 => {
+                if !self.stimecmp_allowed() {
+                    return Err(CsrIllegal);
+                }
+                self.stimecmp >> 32
             }
             _ => return Err(CsrIllegal),
         };
@@ -848,13 +941,28 @@ impl State {
             }
             csr::MIP => {
                 if s {
-                    self.mip_sw = (self.mip_sw & !MIP_S_BITS) | (v & MIP_S_BITS);
+                    // With STCE set, STIP belongs to the Sstc comparator.
+                    let m = if self.sstc_active() {
+                        MIP_S_BITS & !(1 << irq::STI)
+                    } else {
+                        MIP_S_BITS
+                    };
+                    self.mip_sw = (self.mip_sw & !m) | (v & m);
                 }
             }
             csr::MTVEC => self.mtvec = tvec_legal(self.mtvec, v),
             csr::MCOUNTEREN if self.ext.u => self.mcounteren = v & 0xffff_ffff,
-            csr::MENVCFG if self.ext.u => self.menvcfg = 0,
-            csr::MENVCFGH if self.ext.u && rv32 => {}
+            // Only STCE (bit 63, in menvcfgh on RV32) is implemented, and only with Sstc.
+            csr::MENVCFG if self.ext.u => {
+                if self.ext.sstc && !rv32 {
+                    self.menvcfg = v & MENVCFG_STCE;
+                }
+            }
+            csr::MENVCFGH if self.ext.u && rv32 => {
+                if self.ext.sstc {
+                    self.menvcfg = (v << 32) & MENVCFG_STCE;
+                }
+            }
             csr::MCOUNTINHIBIT => self.mcountinhibit = v & 0xffff_fffd,
             csr::MHPMEVENT3..=csr::MHPMEVENT31 => {}
             csr::MSCRATCH => self.mscratch = v,
@@ -940,6 +1048,16 @@ impl State {
                     return Err(CsrIllegal);
                 }
                 self.satp_write(v);
+            }
+            csr::STIMECMP if self.ext.sstc => {
+                self.stimecmp = if rv32 {
+                    (self.stimecmp & !0xffff_ffff) | v
+                } else {
+                    v
+                };
+            }
+            csr::STIMECMPH if self.ext.sstc && rv32 => {
+                self.stimecmp = (self.stimecmp & 0xffff_ffff) | (v << 32);
             }
             _ => return Err(CsrIllegal),
         }
@@ -1126,5 +1244,119 @@ mod tests {
         assert_eq!(st.csr_read(csr::MINSTRETH, 0).ok(), Some(1));
         assert_eq!(st.csr_read(csr::MINSTRET, 0).ok(), Some(5));
         assert_eq!(st.csr_read(csr::TIMEH, 0x7_0000_0000).ok(), Some(7));
+    }
+
+    fn sstc_state() -> State {
+        let mut c = HartConfig::rv64(0, 0x8000_0000);
+        c.extensions = Extensions {
+            s: true,
+            sstc: true,
+            ..Extensions::IMACU
+        };
+        State::new(c)
+    }
+
+    #[test]
+    fn test_stimecmp_exists_only_with_sstc_and_s_mode_needs_stce_and_tm() {
+        let mut plain = hart();
+        assert!(plain.csr_read(csr::STIMECMP, 0).is_err());
+        assert!(plain.csr_write(csr::MENVCFG, u64::MAX).is_ok());
+        assert_eq!(
+            plain.csr_read(csr::MENVCFG, 0).ok(),
+            Some(0),
+            "no STCE without Sstc"
+        );
+
+        let mut st = sstc_state();
+        assert!(st.csr_write(csr::STIMECMP, 1234).is_ok());
+        assert_eq!(st.csr_read(csr::STIMECMP, 0).ok(), Some(1234), "M: always");
+        st.prv = Priv::Supervisor;
+        assert!(st.csr_read(csr::STIMECMP, 0).is_err(), "STCE = 0, TM = 0");
+        st.mcounteren = 2;
+        assert!(st.csr_read(csr::STIMECMP, 0).is_err(), "STCE = 0");
+        st.prv = Priv::Machine;
+        assert!(st.csr_write(csr::MENVCFG, u64::MAX).is_ok());
+        assert_eq!(
+            st.csr_read(csr::MENVCFG, 0).ok(),
+            Some(MENVCFG_STCE),
+            "only STCE"
+        );
+        st.prv = Priv::Supervisor;
+        assert_eq!(st.csr_read(csr::STIMECMP, 0).ok(), Some(1234));
+        st.mcounteren = 0;
+        assert!(st.csr_read(csr::STIMECMP, 0).is_err(), "TM = 0");
+        assert!(
+            st.csr_read(csr::STIMECMPH, 0).is_err(),
+            "RV64 has no stimecmph"
+        );
+    }
+
+    #[test]
+    fn test_stip_is_the_comparator_while_stce_is_set() {
+        let mut st = sstc_state();
+        let stip = 1u64 << irq::STI;
+        assert!(st.csr_write(csr::MIP, stip).is_ok());
+        assert_eq!(st.mip(), stip, "STCE = 0: M-mode software owns STIP");
+        assert!(st.csr_write(csr::MENVCFG, MENVCFG_STCE).is_ok());
+        st.stimecmp = 100;
+        st.sstc_update(99);
+        assert_eq!(st.mip(), 0);
+        assert_eq!(st.sstc_wakeup(), Some(100));
+        assert!(st.csr_write(csr::MIP, stip | (1 << irq::SSI)).is_ok());
+        assert_eq!(
+            st.mip(),
+            1 << irq::SSI,
+            "STIP ignores writes, SSIP does not"
+        );
+        st.sstc_update(100);
+        assert_eq!(st.mip() & stip, stip);
+        assert_eq!(st.sstc_wakeup(), None);
+        assert!(st.csr_write(csr::MIP, 0).is_ok());
+        assert_eq!(st.mip(), stip, "clearing is ignored too");
+        st.stimecmp = u64::MAX;
+        st.sstc_update(u64::MAX - 1);
+        assert_eq!(st.mip(), 0);
+        assert_eq!(st.sstc_wakeup(), None, "u64::MAX never fires");
+        // STCE off again: the bit keeps its value and is writable.
+        st.sstc_update(u64::MAX);
+        assert!(st.csr_write(csr::MENVCFG, 0).is_ok());
+        assert_eq!(st.mip(), stip);
+        assert!(st.csr_write(csr::MIP, 0).is_ok());
+        assert_eq!(st.mip(), 0);
+        st.sstc_update(u64::MAX);
+        assert_eq!(st.mip(), 0, "no comparator without STCE");
+    }
+
+    #[test]
+    fn test_rv32_stimecmph_and_menvcfgh() {
+        let mut c = HartConfig::rv32(0, 0);
+        c.extensions = Extensions {
+            s: true,
+            sstc: true,
+            ..Extensions::IMACU
+        };
+        let mut st = State::new(c);
+        assert!(st.csr_write(csr::STIMECMP, 0x1111_2222).is_ok());
+        assert!(st.csr_write(csr::STIMECMPH, 0x3333_4444).is_ok());
+        assert_eq!(st.stimecmp, 0x3333_4444_1111_2222);
+        assert_eq!(st.csr_read(csr::STIMECMPH, 0).ok(), Some(0x3333_4444));
+        assert_eq!(st.csr_read(csr::STIMECMP, 0).ok(), Some(0x1111_2222));
+        assert!(st.csr_write(csr::MENVCFGH, 0x8000_0000).is_ok());
+        assert!(st.sstc_active());
+        assert_eq!(st.csr_read(csr::MENVCFGH, 0).ok(), Some(0x8000_0000));
+        assert_eq!(st.csr_read(csr::MENVCFG, 0).ok(), Some(0));
+        assert!(st.csr_write(csr::MENVCFG, 0).is_ok());
+        assert!(st.sstc_active(), "the low half does not hold STCE");
+    }
+
+    #[test]
+    fn test_isa_suffix_lists_zihintpause_and_sstc() {
+        assert_eq!(Extensions::GCSU.isa_suffix(), "_zihintpause_sstc");
+        assert_eq!(Extensions::IMCU.isa_suffix(), "");
+        let no_s = Extensions {
+            sstc: true,
+            ..Extensions::IMACU
+        };
+        assert_eq!(no_s.isa_suffix(), "", "Sstc needs S");
     }
 }

@@ -15,10 +15,15 @@ fn run_program(name: &str, xlen: Xlen) {
         .join(format!("{name}.elf"));
     // RV64 programs run on an IMAFDC hart (the F/D programs need it; the others do not care),
     // RV32 ones on IMAC.
+    // The Sstc program needs S-mode and Sstc too.
     let loaded = Machine::from_elf_with(&path, xlen, |c| {
         if xlen == Xlen::Rv64 {
             c.extensions.f = true;
             c.extensions.d = true;
+        }
+        if name.starts_with("sstc") {
+            c.extensions.s = true;
+            c.extensions.sstc = true;
         }
     });
     assert!(

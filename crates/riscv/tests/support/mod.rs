@@ -201,8 +201,14 @@ impl Machine {
                 };
             }
             if exit == RunExit::Wfi {
-                if self.bus.mtimecmp != u64::MAX && self.bus.mtimecmp > self.bus.mtime {
-                    let d = self.bus.mtimecmp - self.bus.mtime;
+                // Fast-forward to the earlier of the CLINT's and the hart's own (Sstc) timer.
+                let due = [Some(self.bus.mtimecmp), self.hart.timer_wakeup()]
+                    .into_iter()
+                    .flatten()
+                    .filter(|&t| t != u64::MAX && t > self.bus.mtime)
+                    .min();
+                if let Some(t) = due {
+                    let d = t - self.bus.mtime;
                     self.bus.advance_time(d);
                 } else {
                     idle += 1;
