@@ -833,7 +833,18 @@ impl<A: RvArch> SingleRegisterAccess<Tid> for GdbTarget<A> {
 
 impl<A: RvArch> MultiThreadResume for GdbTarget<A> {
     fn resume(&mut self) -> Result<(), GdbError> {
-        let actions = std::mem::take(&mut self.pending);
+        let mut actions = std::mem::take(&mut self.pending);
+        if actions.len() != self.info.harts {
+            // gdbstub's contract: threads without an explicit action continue.
+            actions = vec![Action::Continue; self.info.harts];
+        }
+        if actions.iter().all(|a| *a == Action::Stop) {
+            // Nothing may run (scheduler locking with only threads that do not exist, e.g.
+            // `vCont;s:c` on two harts): report a stop at once instead of leaving gdb waiting
+            // for one that never comes.
+            self.shared.report(Stop::Interrupt { hart: 0 });
+            return Ok(());
+        }
         let generation = {
             let mut st = self.shared.lock();
             st.generation = st.generation.wrapping_add(1);
@@ -1584,6 +1595,21 @@ mod tests {
         // The pc (register 32) of a machine without firmware: the reset vector 0x1000, as
         // 64-bit little-endian hex `0010` and twelve `0`s run-length encoded (`*` + 29 + 12).
         assert!(out.contains("$0010*)#"), "no answer to `p20`: {out:?}");
+    }
+
+    /// Found by the `gdb_packets` fuzz target: `vCont;s:c` (step thread 12 only, on a
+    /// two-hart machine) let nothing run, so no stop ever came; gdb waited for ever, and a
+    /// Ctrl-C waited 10 s and then ended the session.
+    #[test]
+    fn test_gdb_packets_vcont_on_missing_thread_stops_at_once() {
+        let mut input = packet("QStartNoAckMode");
+        input.extend(packet("vCont;s:c"));
+        input.extend(packet("p20"));
+        let out = run_session(input);
+        // A stop reply for the resume (SIGINT = 02), then the answer to `p20`.
+        let stop = out.find("$T02").expect("a stop reply");
+        let reg = out.find("$0010*)#").expect("an answer to `p20`");
+        assert!(stop < reg, "{out:?}");
     }
 
     #[test]
