@@ -9,7 +9,7 @@
 
 use crate::code::{CodeCache, PAGE_MASK};
 use crate::state::{Exception, Priv, State, Trap, ms};
-use crate::{Bus, BusError};
+use crate::{Bus, BusError, HostPage};
 
 /// Entries per TLB (direct-mapped).
 pub(crate) const TLB_SIZE: usize = 256;
@@ -18,6 +18,14 @@ const TLB_MASK: usize = TLB_SIZE - 1;
 /// mask, so a flagged tag never matches.
 const TLB_CODE: u64 = 0x800;
 const INVALID: u64 = u64::MAX;
+
+/// One active PMP entry, decoded: bytes `[start, end)` and its pmpcfg byte.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct PmpRule {
+    pub start: u128,
+    pub end: u128,
+    pub cfg: u8,
+}
 
 #[derive(Clone, Copy)]
 pub(crate) struct TlbEntry {
@@ -50,10 +58,30 @@ const FETCH_EMPTY: FetchEntry = FetchEntry {
     page: 0,
 };
 
+/// Entries in the physical page -> host page cache (`State::host_page`).
+const PHYS_SIZE: usize = 64;
+
+/// A guest-physical page of RAM or ROM and its host address.
+#[derive(Clone, Copy)]
+pub(crate) struct PhysEntry {
+    page: u64,
+    host: *mut u8,
+    writable: bool,
+}
+
+const PHYS_EMPTY: PhysEntry = PhysEntry {
+    page: INVALID,
+    host: core::ptr::null_mut(),
+    writable: false,
+};
+
 pub(crate) struct Tlb {
     pub load: [TlbEntry; TLB_SIZE],
     pub store: [TlbEntry; TLB_SIZE],
     pub fetch: [FetchEntry; TLB_SIZE],
+    /// Physical pages the slow paths reached recently (page-table pages above all), so a TLB
+    /// refill does not ask the bus to search its regions again for each level of a walk.
+    pub phys: [PhysEntry; PHYS_SIZE],
 }
 
 impl Tlb {
@@ -62,6 +90,7 @@ impl Tlb {
             load: [EMPTY; TLB_SIZE],
             store: [EMPTY; TLB_SIZE],
             fetch: [FETCH_EMPTY; TLB_SIZE],
+            phys: [PHYS_EMPTY; PHYS_SIZE],
         }
     }
 
@@ -69,6 +98,7 @@ impl Tlb {
         self.load = [EMPTY; TLB_SIZE];
         self.store = [EMPTY; TLB_SIZE];
         self.fetch = [FETCH_EMPTY; TLB_SIZE];
+        self.phys = [PHYS_EMPTY; PHYS_SIZE];
     }
 
     pub fn flush_store(&mut self) {
@@ -380,9 +410,34 @@ impl State {
         Err(page_fault)
     }
 
+    /// `Bus::host_page` for the page holding `pa`, through the hart's small cache of recent
+    /// physical pages (the same validity as the TLBs' host pointers: flushed with them).
+    #[inline]
+    pub(crate) fn host_page<B: Bus>(&mut self, bus: &mut B, pa: u64) -> Option<HostPage> {
+        let page = pa & !PAGE_MASK;
+        let i = (page >> 12) as usize & (PHYS_SIZE - 1);
+        if let Some(e) = self.tlb.phys.get(i)
+            && e.page == page
+        {
+            return Some(HostPage {
+                ptr: e.host,
+                writable: e.writable,
+            });
+        }
+        let hp = bus.host_page(page)?;
+        if let Some(e) = self.tlb.phys.get_mut(i) {
+            *e = PhysEntry {
+                page,
+                host: hp.ptr,
+                writable: hp.writable,
+            };
+        }
+        Some(hp)
+    }
+
     /// Physical read for the page walker (translating for `access`).
     fn phys_read<B: Bus>(&mut self, bus: &mut B, pa: u64, size: u8, access: Access) -> Option<u64> {
-        match bus.host_page(pa & !PAGE_MASK) {
+        match self.host_page(bus, pa) {
             Some(hp) => Some(read_dyn(
                 hp.ptr.wrapping_add((pa & PAGE_MASK) as usize),
                 size,
@@ -400,7 +455,7 @@ impl State {
         v: u64,
         access: Access,
     ) -> bool {
-        match bus.host_page(pa & !PAGE_MASK) {
+        match self.host_page(bus, pa) {
             Some(hp) if hp.writable => {
                 write_dyn(hp.ptr.wrapping_add((pa & PAGE_MASK) as usize), size, v);
                 true
@@ -428,11 +483,13 @@ impl State {
         self.pmp_check(page, page | PAGE_MASK, access, self.access_priv(access))
     }
 
-    /// PMP (Privileged ISA §3.7): the lowest-numbered entry matching any byte of `[lo, hi]`
-    /// decides, and it must cover the whole range.
-    fn pmp_check(&self, lo: u64, hi: u64, access: Access, prv: Priv) -> bool {
+    /// Decode pmpcfg/pmpaddr into `pmp_rules` (call after any change to them): the entries
+    /// that are not OFF, lowest-numbered first, as byte ranges. A TOR entry's bottom is the
+    /// previous entry's address whatever that entry's mode.
+    pub(crate) fn pmp_rebuild(&mut self) {
         let rv32 = self.rv32();
         let mut prev_top = 0u64;
+        self.pmp_rules.clear();
         for e in 0..self.pmp_entries as usize {
             let cfg = self.pmpcfg.get(e).copied().unwrap_or(0);
             let addr = self.pmpaddr.get(e).copied().unwrap_or(0);
@@ -452,14 +509,22 @@ impl State {
                 }
             };
             prev_top = top;
-            let (l, h) = (lo as u128, hi as u128);
-            if h < start || l >= end {
+            self.pmp_rules.push(PmpRule { start, end, cfg });
+        }
+    }
+
+    /// PMP (Privileged ISA §3.7): the lowest-numbered entry matching any byte of `[lo, hi]`
+    /// decides, and it must cover the whole range.
+    fn pmp_check(&self, lo: u64, hi: u64, access: Access, prv: Priv) -> bool {
+        let (l, h) = (lo as u128, hi as u128);
+        for r in &self.pmp_rules {
+            if h < r.start || l >= r.end {
                 continue;
             }
-            if l < start || h >= end {
+            if l < r.start || h >= r.end {
                 return false;
             }
-            if prv == Priv::Machine && cfg & 0x80 == 0 {
+            if prv == Priv::Machine && r.cfg & 0x80 == 0 {
                 return true;
             }
             let bit = match access {
@@ -467,7 +532,7 @@ impl State {
                 Access::Store => 2,
                 Access::Fetch => 4,
             };
-            return cfg & bit != 0;
+            return r.cfg & bit != 0;
         }
         prv == Priv::Machine
     }
@@ -498,7 +563,7 @@ impl State {
             return Ok(v);
         }
         let pa = self.translate(bus, vaddr, Access::Load)?;
-        match bus.host_page(pa & !PAGE_MASK) {
+        match self.host_page(bus, pa) {
             Some(hp) => {
                 if self.page_cacheable(pa, Access::Load)
                     && let Some(e) = self.tlb.load.get_mut(tlb_index(vaddr))
@@ -596,7 +661,7 @@ impl State {
             ));
         }
         let pa = self.translate(bus, vaddr, Access::Store)?;
-        match bus.host_page(pa & !PAGE_MASK) {
+        match self.host_page(bus, pa) {
             Some(hp) if hp.writable => {
                 let code = self.code_pages.is_code(pa);
                 if self.page_cacheable(pa, Access::Store)
@@ -709,7 +774,7 @@ impl State {
     /// trap values).
     pub fn fetch_parcel<B: Bus>(&mut self, bus: &mut B, vaddr: u64) -> Result<u16, Trap> {
         let pa = self.translate(bus, vaddr, Access::Fetch)?;
-        if let Some(hp) = bus.host_page(pa & !PAGE_MASK) {
+        if let Some(hp) = self.host_page(bus, pa) {
             return Ok(read_dyn(hp.ptr.wrapping_add((pa & PAGE_MASK) as usize), 2) as u16);
         }
         self.bus_read(bus, pa, 2, Access::Fetch)
@@ -726,5 +791,59 @@ impl State {
         let a = self.wrap(vaddr.wrapping_add(2));
         let hi = self.fetch_parcel(bus, a)?;
         Ok(lo as u32 | (hi as u32) << 16)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::csr;
+    use crate::state::HartConfig;
+
+    #[test]
+    fn test_pmp_rules_follow_every_cfg_and_addr_write() {
+        let mut st = State::new(HartConfig::rv64(0, 0x8000_0000));
+        let u = Priv::User;
+        assert!(
+            !st.pmp_check(0x1000, 0x1fff, Access::Load, u),
+            "no match fails below M"
+        );
+        assert!(st.pmp_check(0x1000, 0x1fff, Access::Load, Priv::Machine));
+        // Entry 0 OFF at 0x1000, entry 1 TOR up to 0x3000 (R): its bottom is entry 0's address.
+        assert!(st.csr_write(csr::PMPADDR0, 0x1000 >> 2).is_ok());
+        assert!(st.csr_write(csr::PMPADDR0 + 1, 0x3000 >> 2).is_ok());
+        assert!(st.csr_write(csr::PMPCFG0, 0x09 << 8).is_ok());
+        assert!(st.pmp_check(0x1000, 0x1fff, Access::Load, u));
+        assert!(!st.pmp_check(0x1000, 0x1fff, Access::Store, u), "R only");
+        assert!(
+            !st.pmp_check(0x0, 0xfff, Access::Load, u),
+            "below the TOR bottom"
+        );
+        assert!(
+            !st.pmp_check(0x2800, 0x37ff, Access::Load, u),
+            "straddles the top"
+        );
+        assert!(st.translation_depends_on_priv());
+        // Moving the OFF entry's address moves the TOR bottom.
+        assert!(st.csr_write(csr::PMPADDR0, 0).is_ok());
+        assert!(st.pmp_check(0x0, 0xfff, Access::Load, u));
+        // Entry 0 NAPOT 0x8000_0000 + 64 KiB, no permissions: the first match decides for S/U,
+        // M ignores it (not locked); it must cover the whole range.
+        assert!(
+            st.csr_write(csr::PMPADDR0, (0x8000_0000 >> 2) | 0x1fff)
+                .is_ok()
+        );
+        assert!(st.csr_write(csr::PMPCFG0, (0x09 << 8) | 0x18).is_ok());
+        let s = Priv::Supervisor;
+        assert!(!st.pmp_check(0x8000_0000, 0x8000_0fff, Access::Load, s));
+        assert!(st.pmp_check(0x8000_0000, 0x8000_0fff, Access::Load, Priv::Machine));
+        assert!(!st.pmp_check(0x8000_f000, 0x8001_0fff, Access::Load, Priv::Machine));
+        assert!(
+            !st.pmp_check(0x1000, 0x1fff, Access::Load, s),
+            "entry 1's TOR now starts at entry 0's address, above its top: empty"
+        );
+        // All OFF again.
+        assert!(st.csr_write(csr::PMPCFG0, 0).is_ok());
+        assert!(!st.translation_depends_on_priv());
     }
 }

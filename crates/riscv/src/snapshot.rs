@@ -201,6 +201,7 @@ impl Hart {
         ] = csrs;
         s.pmpcfg = pmpcfg;
         s.pmpaddr = pmpaddr;
+        s.pmp_rebuild();
         s.instret = instret;
         s.minstret_off = minstret_off;
         s.mcycle_off = mcycle_off;

@@ -341,6 +341,8 @@ pub(crate) struct State {
     pub pmp_entries: u8,
     pub pmpcfg: [u8; 64],
     pub pmpaddr: [u64; 64],
+    /// The PMP entries that are not OFF, decoded (`State::pmp_rebuild`).
+    pub pmp_rules: Vec<crate::mem::PmpRule>,
     /// Retired instructions since reset (the interpreter adds its local count at block exits).
     pub instret: u64,
     /// True while `step_uncached` executes its instruction. Data accesses to the bus are made
@@ -436,6 +438,7 @@ impl State {
             pmp_entries: config.pmp_entries.min(64),
             pmpcfg: [0; 64],
             pmpaddr: [0; 64],
+            pmp_rules: Vec::new(),
             instret: 0,
             uncached: false,
             deferred: false,
@@ -487,6 +490,7 @@ impl State {
         self.satp = 0;
         self.pmpcfg = [0; 64];
         self.pmpaddr = [0; 64];
+        self.pmp_rebuild();
         self.reservation = None;
         self.waiting = false;
         self.deferred = false;
@@ -741,7 +745,7 @@ impl State {
     }
 
     pub fn translation_depends_on_priv(&self) -> bool {
-        self.satp != 0 || self.pmpcfg.iter().any(|&c| c & 0x18 != 0)
+        self.satp != 0 || !self.pmp_rules.is_empty()
     }
 
     // ---- CSRs -------------------------------------------------------------------------------
@@ -995,6 +999,7 @@ impl State {
                         *slot = c;
                     }
                 }
+                self.pmp_rebuild();
                 self.tlb.flush_all();
             }
             csr::PMPADDR0..=csr::PMPADDR63 => {
@@ -1012,6 +1017,7 @@ impl State {
                         }
                     }
                 }
+                self.pmp_rebuild();
                 self.tlb.flush_all();
             }
             csr::MCYCLE => self.mcycle_off = v.wrapping_sub(after),
