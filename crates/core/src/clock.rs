@@ -197,7 +197,8 @@ pub type Waker = Box<dyn Fn() + Send + Sync>;
 struct Inbox {
     /// Some device holds a notifier (so the main loop needs a waker).
     used: AtomicBool,
-    any: AtomicBool,
+    /// Something is queued; shared with the harts so they stop early (`Hart::set_kick`).
+    any: Arc<AtomicBool>,
     items: Mutex<Vec<TimerKey>>,
     waker: Mutex<Option<Waker>>,
 }
@@ -341,6 +342,12 @@ impl TimerQueue {
             Ok(mut w) => *w = Some(waker),
             Err(p) => *p.into_inner() = Some(waker),
         }
+    }
+
+    /// The flag that is set while notifications wait: harts given it (`Hart::set_kick`)
+    /// return early so the main loop delivers them without waiting for the slice to end.
+    pub fn pending_flag(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.inbox.any)
     }
 
     /// Whether any device asked for a notifier: only then does the main loop need a waker.

@@ -40,6 +40,8 @@ impl Machine {
     /// checks), keeping `-icount` virtual time exactly as a slice would. Returns how it stopped
     /// and any machine request (shutdown, reset) a device made.
     pub fn run_hart(&mut self, index: usize, budget: u64) -> (RunExit, Option<MachineRequest>) {
+        // A pending notification would end the run before its first instruction.
+        self.deliver_notifications();
         let timebase_hz = self.desc.cpu.timebase_frequency;
         let mtime = self.mtime_source();
         let mut bus = SystemBus {

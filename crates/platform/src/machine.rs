@@ -386,7 +386,9 @@ impl Machine {
             .or(m.desc.cpu.reset_pc)
             .unwrap_or(0x8000_0000);
         for h in 0..nharts {
-            let hart = Hart::new(cpu.hart_config(u64::from(h), reset_pc, &m.code_pages));
+            let mut hart = Hart::new(cpu.hart_config(u64::from(h), reset_pc, &m.code_pages));
+            // I/O threads' notifications (vfio IRQs) end the slice early.
+            hart.set_kick(m.timers.pending_flag());
             m.hart_irqs.push(hart.irqs());
             m.harts.push(hart);
             m.tree.add_cpu(h);

@@ -114,19 +114,24 @@ impl Machine {
 
     /// Fires every expired timer.
     pub fn fire_timers(&mut self) {
-        for (owner, token) in self.timers.take_notifications() {
-            if let Some(e) = self.device(owner)
-                && let Ok(mut d) = e.cell.try_borrow_mut()
-            {
-                d.notify(token);
-            }
-        }
+        self.deliver_notifications();
         let now = self.clock.now();
         while let Some((owner, token)) = self.timers.pop_expired(now) {
             if let Some(e) = self.device(owner)
                 && let Ok(mut d) = e.cell.try_borrow_mut()
             {
                 d.timer(token);
+            }
+        }
+    }
+
+    /// Hands devices what their I/O threads posted (and clears the harts' kick flag).
+    pub fn deliver_notifications(&mut self) {
+        for (owner, token) in self.timers.take_notifications() {
+            if let Some(e) = self.device(owner)
+                && let Ok(mut d) = e.cell.try_borrow_mut()
+            {
+                d.notify(token);
             }
         }
     }

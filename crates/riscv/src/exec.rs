@@ -384,6 +384,11 @@ pub(crate) fn exec_csr<B: Bus>(st: &mut State, bus: &mut B, i: Packed, pc: u64) 
     } else {
         let v = st.sx(old);
         st.set_x(i.rd, v);
+        // A guest polling mip/sip while the main loop has an interrupt to deliver: leave the
+        // block so `run` can return (see `Hart::set_kick`).
+        if matches!(n, crate::csr::MIP | crate::csr::SIP) && st.kicked() {
+            return Flow::Sync(next);
+        }
         Flow::Next
     }
 }

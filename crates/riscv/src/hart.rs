@@ -79,6 +79,15 @@ impl Hart {
         self.st.yield_on_spin = on;
     }
 
+    /// A flag other threads set when the main loop has work that cannot wait for the end of
+    /// the slice (a device's I/O thread posted an interrupt). While it is set, `run` returns
+    /// [`RunExit::BudgetExhausted`] at the next block boundary, and a read of `mip`/`sip` ends
+    /// its block first, so a guest polling for that interrupt sees it within a few
+    /// instructions. Nothing on the hot path looks at it. The main loop clears it.
+    pub fn set_kick(&mut self, flag: std::sync::Arc<std::sync::atomic::AtomicBool>) {
+        self.st.kick = Some(flag);
+    }
+
     /// Select trace output (`-d in_asm,int,exec`).
     pub fn set_trace(&mut self, flags: TraceFlags) {
         self.st.trace = flags;
@@ -198,7 +207,7 @@ impl Hart {
         let mut events = 0u64;
         loop {
             let used = self.st.instret.wrapping_sub(start).saturating_add(events);
-            if used >= budget {
+            if used >= budget || self.st.kicked() {
                 return RunExit::BudgetExhausted;
             }
             if self.st.waiting {
@@ -1095,6 +1104,44 @@ mod tests {
             RunExit::BudgetExhausted
         );
         assert_eq!(spin.instret(), 1000);
+    }
+
+    #[test]
+    fn test_a_kick_ends_a_mip_polling_loop_at_once() {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicBool, Ordering};
+        // loop: csrr t0, mip; beqz t0, loop
+        let code = [0x344022f3, 0xfe028ee3];
+        let kick = Arc::new(AtomicBool::new(false));
+        let mut h = hart();
+        h.set_kick(Arc::clone(&kick));
+        let mut bus = TestRam::new(&code);
+        assert_eq!(h.run(&mut bus, 10_000), RunExit::BudgetExhausted);
+        assert_eq!(h.instret(), 10_000, "no kick: the whole budget");
+        kick.store(true, Ordering::Relaxed);
+        assert_eq!(h.run(&mut bus, 10_000), RunExit::BudgetExhausted);
+        assert_eq!(
+            h.instret(),
+            10_000,
+            "kicked before the first block: nothing runs"
+        );
+        // Kicked by another thread while inside the block: it ends at the next mip read,
+        // long before a budget the loop would otherwise chain through in one block.
+        kick.store(false, Ordering::Relaxed);
+        let mut h2 = hart();
+        h2.set_kick(Arc::clone(&kick));
+        let k = Arc::clone(&kick);
+        let t = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            k.store(true, Ordering::Relaxed);
+        });
+        let budget = 4_000_000_000u64; // about 10 s of spinning without the kick
+        assert_eq!(
+            h2.run(&mut TestRam::new(&code), budget),
+            RunExit::BudgetExhausted
+        );
+        t.join().expect("kicker");
+        assert!(h2.instret() < budget / 2, "the kick ended the run");
     }
 
     #[test]

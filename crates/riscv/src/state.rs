@@ -369,8 +369,22 @@ pub(crate) struct State {
     pub exact_budget: bool,
     /// Spin-wait hints end `Hart::run` (see `Hart::set_yield_on_spin`).
     pub yield_on_spin: bool,
+    /// Set by another thread when the machine has work for the main loop (see
+    /// `Hart::set_kick`): `run` returns at the next block boundary, and a read of mip/sip
+    /// (a guest polling for an interrupt) ends its block.
+    pub kick: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
     /// The outcome of the last instruction that did not just continue (see `exec::EXIT`).
     pub flow: crate::exec::Flow,
+}
+
+impl State {
+    /// Whether the main loop asked the hart to stop early (see `Hart::set_kick`).
+    #[inline]
+    pub fn kicked(&self) -> bool {
+        self.kick
+            .as_ref()
+            .is_some_and(|k| k.load(std::sync::atomic::Ordering::Relaxed))
+    }
 }
 
 /// Result of a CSR access that is not allowed: raise illegal instruction.
@@ -454,6 +468,7 @@ impl State {
             trace: TraceFlags::default(),
             exact_budget: true,
             yield_on_spin: true,
+            kick: None,
             flow: crate::exec::Flow::Next,
         };
         st.reset();
