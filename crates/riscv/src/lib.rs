@@ -6,6 +6,14 @@
 //! The hart is generic over its [`Bus`]: RAM and ROM are reached through host pointers cached in
 //! a soft TLB, only MMIO goes through `Bus::read`/`Bus::write`.
 
+// The hart executes untrusted guest code: no panicking shortcuts outside tests, crate-wide.
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
 pub mod csr;
 pub mod decode;
 pub mod disasm;
