@@ -75,6 +75,8 @@ pub struct IbexPlic {
     msip: bool,
     meip_out: IrqLine,
     msip_out: IrqLine,
+    /// The line driving each source, for end-of-interrupt resampling; index 0 unused.
+    sources: Vec<Option<IrqLine>>,
 }
 
 fn bit(words: &[u32], s: usize) -> bool {
@@ -101,6 +103,7 @@ impl IbexPlic {
             level: vec![0; words],
             pending: vec![0; words],
             claimed: vec![0; words],
+            sources: vec![None; num_sources + 1],
             enable: vec![0; words],
             threshold: 0,
             msip: false,
@@ -200,6 +203,16 @@ impl IbexPlic {
             return;
         }
         set_bit(&mut self.claimed, s, false);
+        // A source that resamples at completion (vfio's automasked level IRQs) gives its new
+        // level before the gateway reopens.
+        if let Some(level) = self
+            .sources
+            .get(s)
+            .and_then(Option::as_ref)
+            .and_then(IrqLine::end_of_interrupt)
+        {
+            set_bit(&mut self.level, s, level);
+        }
         self.refresh_pending(s);
         self.update();
     }
@@ -357,6 +370,12 @@ impl Device for IbexPlic {
         self.update();
     }
 
+    fn attach_irq_source(&mut self, line: u32, source: Option<IrqLine>) {
+        if let Some(slot) = self.sources.get_mut(line as usize) {
+            *slot = source;
+        }
+    }
+
     fn irq_specifier(&self, line: u32) -> Option<Vec<u32>> {
         self.is_source(line as usize).then(|| vec![line])
     }
@@ -506,6 +525,31 @@ mod tests {
         assert_eq!(f.rd(CC0), 2);
         f.wr(CC0, 2);
         assert!(f.out.level(0));
+    }
+
+    #[test]
+    fn test_ibex_plic_completion_resamples_a_source_with_an_eoi_hook() {
+        let mut f = plic(&[]);
+        f.wr(4 * 3, 1);
+        f.wr(IE0_BASE, 1 << 3);
+        let line = IrqLine::new();
+        let calls = Rc::new(std::cell::Cell::new(0u32));
+        let c = Rc::clone(&calls);
+        line.set_eoi_hook(Rc::new(move || {
+            c.set(c.get() + 1);
+            false
+        }));
+        f.dev.attach_irq_source(3, Some(line));
+        f.dev.set_gpio(3, true);
+        assert_eq!(f.rd(CC0), 3);
+        f.wr(CC0, 3);
+        assert_eq!(calls.get(), 1);
+        assert_eq!(
+            f.rd(IP_BASE),
+            0,
+            "the source dropped its line at completion"
+        );
+        assert!(!f.out.level(0));
     }
 
     #[test]
