@@ -603,6 +603,18 @@ impl Client {
     /// must not answer (the specification's no-reply rule); its errors go unseen, but a dead or
     /// misbehaving server is still noticed by the reader thread.
     fn post(&self, op: Command, payload: &[u8]) -> Result<(), ClientError> {
+        self.send_command(op, payload, &[], false).map(|_| ())
+    }
+
+    /// Allocates a msg_id, registers it for a reply when `reply` (otherwise sets the no-reply
+    /// flag) and sends the command. A failed send breaks the client.
+    fn send_command(
+        &self,
+        op: Command,
+        payload: &[u8],
+        fds: &[BorrowedFd<'_>],
+        reply: bool,
+    ) -> Result<u16, ClientError> {
         let inner = &self.inner;
         let id = {
             let mut st = lock(&inner.state);
@@ -614,17 +626,32 @@ impl Client {
                 id = id.wrapping_add(1);
             }
             st.next_id = id.wrapping_add(1);
+            if reply {
+                st.pending.insert(
+                    id,
+                    Slot {
+                        command: op as u16,
+                        reply: None,
+                    },
+                );
+            }
             id
         };
         let mut header = Header::new_command(id, op, payload.len());
-        header.flags |= crate::protocol::FLAGS_NO_REPLY;
-        inner.chan.send(&header, payload, &[]).map_err(|e| match e {
-            SocketError::Timeout(_) => {
-                inner.mark_broken(&format!("{}: the server does not take messages", op.name()));
-                ClientError::Timeout(op.name().into(), inner.timeout)
-            }
-            e => self.break_now(format!("sending {}: {e}", op.name())),
-        })
+        if !reply {
+            header.flags |= crate::protocol::FLAGS_NO_REPLY;
+        }
+        if let Err(e) = inner.chan.send(&header, payload, fds) {
+            lock(&inner.state).pending.remove(&id);
+            return Err(match e {
+                SocketError::Timeout(_) => {
+                    inner.mark_broken(&format!("{}: the server does not take messages", op.name()));
+                    ClientError::Timeout(op.name().into(), inner.timeout)
+                }
+                e => self.break_now(format!("sending {}: {e}", op.name())),
+            });
+        }
+        Ok(id)
     }
 
     /// Whether the configuration asks for posted region writes and unmasks.
@@ -663,36 +690,7 @@ impl Client {
         fds: &[BorrowedFd<'_>],
     ) -> Result<Message, ClientError> {
         let inner = &self.inner;
-        let id = {
-            let mut st = lock(&inner.state);
-            if let Some(r) = &st.broken {
-                return Err(ClientError::Broken(r.clone()));
-            }
-            let mut id = st.next_id;
-            while st.pending.contains_key(&id) {
-                id = id.wrapping_add(1);
-            }
-            st.next_id = id.wrapping_add(1);
-            st.pending.insert(
-                id,
-                Slot {
-                    command: op as u16,
-                    reply: None,
-                },
-            );
-            id
-        };
-        let header = Header::new_command(id, op, payload.len());
-        if let Err(e) = inner.chan.send(&header, payload, fds) {
-            lock(&inner.state).pending.remove(&id);
-            return Err(match e {
-                SocketError::Timeout(_) => {
-                    inner.mark_broken(&format!("{}: the server does not take messages", op.name()));
-                    ClientError::Timeout(op.name().into(), inner.timeout)
-                }
-                e => self.break_now(format!("sending {}: {e}", op.name())),
-            });
-        }
+        let id = self.send_command(op, payload, fds, true)?;
         let deadline = Instant::now() + inner.timeout;
         // Replies usually come within tens of microseconds: poll for them briefly before
         // sleeping on the condition variable, which saves a thread wake-up per round trip
