@@ -16,7 +16,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{Guest, breadboard, guest, repo, tempdir};
+use common::{breadboard, linux_guest, repo, tempdir};
 
 fn dma_plugin(tag: &str, defines: &[&str]) -> PathBuf {
     let d = tempdir(&format!("plugin-{tag}"));
@@ -118,32 +118,7 @@ fn test_refused_plugins_stop_before_the_machine_starts() {
 fn test_linux_sees_the_plugin_device_tree_node() {
     let so = dma_plugin("linux", &[]);
     let plugin = format!("file={}", so.display());
-    let (fw, k, i) = (
-        guest("fw_jump.elf"),
-        guest("Image"),
-        guest("initramfs.cpio.gz"),
-    );
-    let mut g = Guest::start(&[
-        "-M",
-        "virt",
-        "-smp",
-        "1",
-        "-m",
-        "256M",
-        "-nographic",
-        "-bios",
-        &fw,
-        "-kernel",
-        &k,
-        "-initrd",
-        &i,
-        "-append",
-        "console=ttyS0",
-        "-plugin",
-        &plugin,
-        "-device",
-        "bb-dma,id=dma0",
-    ]);
+    let mut g = linux_guest(&["-plugin", &plugin, "-device", "bb-dma,id=dma0"]);
     let boot = Duration::from_secs(120);
     let off = g.expect("breadboard:/# ", boot);
     let node = "/sys/firmware/devicetree/base/platform-bus@4000000/dma@0";

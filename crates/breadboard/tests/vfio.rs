@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Guest, breadboard, guest, repo, tempdir};
+use common::{Guest, breadboard, linux_guest, repo, tempdir};
 
 /// `bb-vfio-example` next to the breadboard binary; built when a filtered run has not.
 fn server_binary() -> PathBuf {
@@ -198,30 +198,7 @@ fn test_a_server_with_an_unknown_compatible_needs_dt_copy() {
 fn test_linux_drives_a_virtio_rng_served_over_vfio_user_and_survives_the_server() {
     let mut srv = Server::start("linux", "virtio-rng");
     let dev = srv.device_arg(",id=rng0");
-    let (fw, k, i) = (
-        guest("fw_jump.elf"),
-        guest("Image"),
-        guest("initramfs.cpio.gz"),
-    );
-    let mut g = Guest::start(&[
-        "-M",
-        "virt",
-        "-smp",
-        "1",
-        "-m",
-        "256M",
-        "-nographic",
-        "-bios",
-        &fw,
-        "-kernel",
-        &k,
-        "-initrd",
-        &i,
-        "-append",
-        "console=ttyS0",
-        "-device",
-        &dev,
-    ]);
+    let mut g = linux_guest(&["-device", &dev]);
     let boot = Duration::from_secs(120);
     let off = g.expect("breadboard:/# ", boot);
     // The node the device wrote, under the platform bus, in the guest's own DT.

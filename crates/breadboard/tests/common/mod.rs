@@ -94,6 +94,35 @@ pub fn guest(name: &str) -> String {
     p.display().to_string()
 }
 
+/// Boots the shared Linux guest (OpenSBI fw_jump, one hart, 256 MiB, console on ttyS0) with
+/// `extra` arguments appended, as an interactive run.
+pub fn linux_guest(extra: &[&str]) -> Guest {
+    let (fw, k, i) = (
+        guest("fw_jump.elf"),
+        guest("Image"),
+        guest("initramfs.cpio.gz"),
+    );
+    let mut args = vec![
+        "-M",
+        "virt",
+        "-smp",
+        "1",
+        "-m",
+        "256M",
+        "-nographic",
+        "-bios",
+        &fw,
+        "-kernel",
+        &k,
+        "-initrd",
+        &i,
+        "-append",
+        "console=ttyS0",
+    ];
+    args.extend_from_slice(extra);
+    Guest::start(&args)
+}
+
 /// An interactive run: stdin is a pipe, stdout is collected by a thread.
 pub struct Guest {
     child: std::process::Child,
