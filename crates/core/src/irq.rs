@@ -132,6 +132,16 @@ impl IrqLine {
     }
 }
 
+/// For interrupt controllers: the guest completed source `s`; `sources` holds the line driving
+/// each source (from [`IrqSink::attach_source`]). Returns the source's resampled level, if it
+/// has an EOI hook (see [`IrqLine::end_of_interrupt`]).
+pub fn end_of_interrupt_at(sources: &[Option<IrqLine>], s: usize) -> Option<bool> {
+    sources
+        .get(s)
+        .and_then(Option::as_ref)
+        .and_then(IrqLine::end_of_interrupt)
+}
+
 /// A sink that records levels, for device tests (like cloud-hypervisor's `TestInterrupt`).
 #[derive(Default, Debug)]
 pub struct RecordingSink {

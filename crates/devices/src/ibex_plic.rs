@@ -205,12 +205,7 @@ impl IbexPlic {
         set_bit(&mut self.claimed, s, false);
         // A source that resamples at completion (vfio's automasked level IRQs) gives its new
         // level before the gateway reopens.
-        if let Some(level) = self
-            .sources
-            .get(s)
-            .and_then(Option::as_ref)
-            .and_then(IrqLine::end_of_interrupt)
-        {
+        if let Some(level) = breadboard_core::irq::end_of_interrupt_at(&self.sources, s) {
             set_bit(&mut self.level, s, level);
         }
         self.refresh_pending(s);
