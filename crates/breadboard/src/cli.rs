@@ -199,6 +199,8 @@ pub struct DeviceOpts {
     pub id: Option<String>,
     /// The other properties, in order, unchecked.
     pub props: KeyValues,
+    /// The option's value as the user wrote it (errors quote it, as QEMU's do).
+    pub arg: String,
 }
 
 /// `-drive file=FILE,id=ID[,format=raw][,if=none][,readonly=on]`.
@@ -1400,6 +1402,7 @@ impl Parser {
             driver,
             id,
             props: kv.pairs,
+            arg: v.to_string(),
         });
         Ok(None)
     }
@@ -1990,11 +1993,13 @@ mod tests {
                     driver: "ns16550a".into(),
                     id: Some("u1".into()),
                     props: kv(&[("reg-shift", "2")]),
+                    arg: "ns16550a,id=u1,reg-shift=2".into(),
                 },
                 DeviceOpts {
                     driver: "virtio-blk-device".into(),
                     id: None,
                     props: kv(&[("drive", "d0")]),
+                    arg: "virtio-blk-device,drive=d0".into(),
                 },
             ]
         );
@@ -2450,6 +2455,7 @@ mod tests {
                 driver: "vfio-platform".into(),
                 id: Some("pt0".into()),
                 props: kv(&[("host", "ff000000.uart")]),
+                arg: "vfio-platform,host=ff000000.uart,id=pt0".into(),
             })
         );
         assert_eq!(

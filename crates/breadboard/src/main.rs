@@ -29,8 +29,8 @@ use std::time::Duration;
 use anyhow::{Context, Result, anyhow};
 use breadboard_core::{BlockBackend, Chardev, ChardevRegistry, DriveRegistry, TypeRegistry};
 use breadboard_platform::{
-    BootOptions, Description, DeviceOption, Event, Exit, Firmware, Image, Machine, MachineOptions,
-    Phase, cpus, dtb,
+    BootOptions, Description, DeviceOption, Event, Exit, Firmware, Image, Machine, MachineError,
+    MachineOptions, Phase, cpus, dtb,
 };
 use breadboard_qmp::{ListenAddr, ListenSpec, QmpContext, ServerHandle};
 use breadboard_riscv::TraceFlags;
@@ -284,9 +284,15 @@ fn run(args: &[String]) -> Result<i32> {
             id: d.id.clone(),
             props: d.props.clone(),
         };
+        // QEMU's form: the option as written, then the cause (the device's own name adds
+        // nothing the option text does not say).
         machine
             .add_user_device(&opt)
-            .with_context(|| format!("-device {}", d.driver))?;
+            .map_err(|e| match e {
+                MachineError::Device { source, .. } => anyhow::Error::new(source),
+                e => anyhow::Error::new(e),
+            })
+            .with_context(|| format!("-device {}", d.arg))?;
     }
     machine.wire_default_cpu_irqs()?;
     if let Some(path) = &cfg.machine.dump {
