@@ -186,6 +186,12 @@ pub struct TimerQueue {
     seq: Cell<u64>,
     /// Notifications posted by I/O threads, delivered on the main loop.
     inbox: Arc<Inbox>,
+    /// While a hart runs a slice whose end is known in virtual time (`-icount`): that end.
+    /// A timer armed for earlier (a guest writing mtimecmp) kicks the hart so the slice is cut
+    /// at the deadline instead of firing the timer late. 0 when no such slice runs.
+    slice_end: Cell<Nanos>,
+    /// The kick was raised for a timer (not for a notification).
+    timer_kick: Cell<bool>,
 }
 
 /// Wakes the main loop when an I/O thread posts a notification while it sleeps.
@@ -197,7 +203,8 @@ pub type Waker = Box<dyn Fn() + Send + Sync>;
 struct Inbox {
     /// Some device holds a notifier (so the main loop needs a waker).
     used: AtomicBool,
-    /// Something is queued; shared with the harts so they stop early (`Hart::set_kick`).
+    /// Something is queued, or a timer is due inside the running slice; shared with the harts
+    /// so they stop early (`Hart::set_kick`).
     any: Arc<AtomicBool>,
     items: Mutex<Vec<TimerKey>>,
     waker: Mutex<Option<Waker>>,
@@ -264,6 +271,11 @@ impl TimerQueue {
 
     /// Arms `key` to fire at `deadline`, replacing an earlier deadline.
     pub fn schedule(&self, key: TimerKey, deadline: Nanos) {
+        if deadline < self.slice_end.get() {
+            // Due inside the running slice: end it early (see `begin_slice`).
+            self.timer_kick.set(true);
+            self.inbox.any.store(true, Ordering::Release);
+        }
         let seq = self.seq.get().wrapping_add(1);
         self.seq.set(seq);
         self.live.borrow_mut().insert(key, seq);
@@ -348,6 +360,32 @@ impl TimerQueue {
     /// return early so the main loop delivers them without waiting for the slice to end.
     pub fn pending_flag(&self) -> Arc<AtomicBool> {
         Arc::clone(&self.inbox.any)
+    }
+
+    /// A hart is about to run a slice that ends at virtual time `end` (`-icount`, where the
+    /// end is exact): until [`TimerQueue::end_slice`], arming a timer due before `end` raises
+    /// the harts' kick flag ([`TimerQueue::pending_flag`]), so the hart leaves at its next
+    /// block boundary and the main loop can cut the next slice at the deadline, as QEMU's
+    /// icount does. A kick left over from a timer is cleared here (the caller computes the
+    /// new slice from the timers); one for a waiting notification stays.
+    pub fn begin_slice(&self, end: Nanos) {
+        self.slice_end.set(end);
+        if self.timer_kick.replace(false) {
+            self.inbox.any.store(false, Ordering::Release);
+            // A notification posted meanwhile still needs its kick (post pushes, then sets).
+            let waiting = match self.inbox.items.lock() {
+                Ok(v) => !v.is_empty(),
+                Err(p) => !p.into_inner().is_empty(),
+            };
+            if waiting {
+                self.inbox.any.store(true, Ordering::Release);
+            }
+        }
+    }
+
+    /// The slice [`TimerQueue::begin_slice`] announced is over.
+    pub fn end_slice(&self) {
+        self.slice_end.set(0);
     }
 
     /// Whether any device asked for a notifier: only then does the main loop need a waker.
@@ -481,6 +519,34 @@ mod tests {
         assert_eq!(q.pop_expired(60), Some((1, 0)));
         assert_eq!(q.pop_expired(60), Some((2, 0)));
         assert_eq!(q.pop_expired(1000), None, "the 100 ns entry was replaced");
+    }
+
+    #[test]
+    fn test_timer_armed_inside_the_running_slice_kicks_the_hart() {
+        let q = TimerQueue::new();
+        let kick = q.pending_flag();
+        q.schedule((1, 0), 500);
+        assert!(!kick.load(Ordering::SeqCst), "no slice runs: no kick");
+        q.begin_slice(1000);
+        q.schedule((1, 1), 2000);
+        assert!(!kick.load(Ordering::SeqCst), "due after the slice: no kick");
+        q.schedule((1, 2), 999);
+        assert!(kick.load(Ordering::SeqCst), "due inside the slice: kick");
+        q.end_slice();
+        // The next slice is sized from the timers: the timer's kick is cleared...
+        q.begin_slice(1500);
+        assert!(!kick.load(Ordering::SeqCst));
+        q.end_slice();
+        // ...but a kick for a waiting notification is not.
+        let h = TimerHandle::new(Rc::clone(&q), Clock::new(ClockMode::Icount { shift: 0 }), 7);
+        q.begin_slice(1000);
+        q.schedule((1, 3), 10);
+        h.notifier().notify(1);
+        q.end_slice();
+        q.begin_slice(2000);
+        assert!(kick.load(Ordering::SeqCst), "the notification still waits");
+        assert_eq!(q.take_notifications(), vec![(7, 1)]);
+        assert!(!kick.load(Ordering::SeqCst));
     }
 
     #[test]

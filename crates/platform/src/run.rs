@@ -75,7 +75,16 @@ pub(crate) fn run_hart_for(
     let before = hart.instret();
     let t0 = clock.now();
     bus.icount_base = clock.insns_to_ns(0).map(|_| (t0, before));
+    // Under -icount the slice's end is an exact virtual time: a timer the guest arms for
+    // earlier cuts it (the hart is kicked and the next slice ends at the deadline).
+    let end = clock.insns_to_ns(budget).map(|d| t0.saturating_add(d));
+    if let Some(end) = end {
+        timers.begin_slice(end);
+    }
     let exit = hart.run(bus, budget);
+    if end.is_some() {
+        timers.end_slice();
+    }
     if let Some(d) = clock.insns_to_ns(hart.instret().wrapping_sub(before)) {
         clock.set_icount_time(t0.saturating_add(d));
     }

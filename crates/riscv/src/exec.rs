@@ -373,9 +373,11 @@ pub(crate) fn exec_csr<B: Bus>(st: &mut State, bus: &mut B, i: Packed, pc: u64) 
                 | crate::csr::MENVCFGH
         ) && st.sstc_active()
         {
-            // A new deadline (or the comparator just switched on) takes effect at once.
+            // A new deadline (or the comparator just switched on) takes effect at once; one
+            // still ahead ends the run so the caller can cut the next slice at it.
             let t = st.bus_mtime(bus);
             st.sstc_update(t);
+            st.timer_armed = st.sstc_wakeup().is_some();
         }
         let v = st.sx(old);
         st.set_x(i.rd, v);

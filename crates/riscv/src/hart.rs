@@ -182,8 +182,10 @@ impl Hart {
     }
 
     /// Run up to `budget` instructions (trap and interrupt entries count as one each). Returns
-    /// early on `wfi` when no enabled interrupt is pending, and after spin-wait hints (see
-    /// [`Hart::set_yield_on_spin`]). Interrupts are taken between blocks
+    /// early on `wfi` when no enabled interrupt is pending, after spin-wait hints (see
+    /// [`Hart::set_yield_on_spin`]), when kicked ([`Hart::set_kick`]) and when the guest arms
+    /// the hart's own timer (Sstc `stimecmp`, so the caller can end the next run at its
+    /// deadline). Interrupts are taken between blocks
     /// (after taken branches, page changes, CSR writes, MMIO writes, xRET). The budget is exact
     /// (never overrun, so `-icount` slices end precisely at timer deadlines) unless
     /// [`Hart::set_exact_budget`] turned that off.
@@ -198,6 +200,8 @@ impl Hart {
         self.sync_code();
         // Other harts and devices ran since our last slice: a reservation may be stale.
         self.st.reservation = None;
+        // The caller sized this run knowing the hart's timer.
+        self.st.timer_armed = false;
         // Time moved on since the last slice: Sstc's STIP may be due (and wake a `wfi`).
         if self.st.sstc_active() {
             let t = self.st.bus_mtime(bus);
@@ -207,7 +211,7 @@ impl Hart {
         let mut events = 0u64;
         loop {
             let used = self.st.instret.wrapping_sub(start).saturating_add(events);
-            if used >= budget || self.st.kicked() {
+            if used >= budget || self.st.leave_run() {
                 return RunExit::BudgetExhausted;
             }
             if self.st.waiting {

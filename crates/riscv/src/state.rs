@@ -373,6 +373,9 @@ pub(crate) struct State {
     /// `Hart::set_kick`): `run` returns at the next block boundary, and a read of mip/sip
     /// (a guest polling for an interrupt) ends its block.
     pub kick: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+    /// The hart armed its own timer (Sstc `stimecmp`): `run` returns at the next block
+    /// boundary so the caller can size the next slice to the new deadline.
+    pub timer_armed: bool,
     /// The outcome of the last instruction that did not just continue (see `exec::EXIT`).
     pub flow: crate::exec::Flow,
 }
@@ -384,6 +387,12 @@ impl State {
         self.kick
             .as_ref()
             .is_some_and(|k| k.load(std::sync::atomic::Ordering::Relaxed))
+    }
+
+    /// Whether `run` should return now: kicked, or the hart armed its own timer.
+    #[inline]
+    pub fn leave_run(&mut self) -> bool {
+        std::mem::take(&mut self.timer_armed) || self.kicked()
     }
 }
 
@@ -469,6 +478,7 @@ impl State {
             exact_budget: true,
             yield_on_spin: true,
             kick: None,
+            timer_armed: false,
             flow: crate::exec::Flow::Next,
         };
         st.reset();
