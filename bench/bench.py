@@ -15,6 +15,9 @@ Benchmarks:
             vs a built-in device (ns16550a LSR, also under QEMU), and the doorbell-to-IRQ round
             trip of the example checksum engine (bb-vfio-example); guest-timed with rdtime by
             firmware/vfio/mmio_bench.elf.
+  timer     timer interrupt latency: firmware/icount/latency.elf arms mtimecmp and Sstc's
+            stimecmp 1-3000 mtime ticks (100 ns) ahead and reports how late each interrupt came;
+            median and worst over all runs, host time and -icount shift=0, QEMU and breadboard.
   snapshot  x-snapshot-save and x-snapshot-load time (QMP round trip) and file size for -M virt
             -m 256M -smp 2, stopped in the middle of firmware/snapshot under -icount shift=0.
 
@@ -371,8 +374,43 @@ def bench_vfio(runs):
     }
 
 
+LATENCY = os.path.join(ROOT, "firmware", "icount", "latency.elf")
+
+
+def bench_timer(runs):
+    base = ["-M", "virt", "-bios", "none", "-nographic", "-kernel", LATENCY]
+    rows = []
+    for label, argv in (("QEMU %s TCG" % qemu_version(), [QEMU] + base),
+                        ("breadboard", [BB] + base),
+                        ("QEMU %s TCG -icount shift=0" % qemu_version(), [QEMU] + base + ["-icount", "shift=0"]),
+                        ("breadboard -icount shift=0", [BB] + base + ["-icount", "shift=0"])):
+        lates = []
+        for _ in range(runs):
+            _, rc, out = run(argv, timeout=120)
+            if rc != 0 or "EARLY" in out:
+                raise RuntimeError("%s failed (%d):\n%s" % (label, rc, out[-2000:]))
+            got = [int(v) for v in re.findall(r" late (\d+)", out)]
+            if len(got) != 24:
+                raise RuntimeError("%s: %d results:\n%s" % (label, len(got), out[-2000:]))
+            lates += got
+        lates.sort()
+        # mtime ticks are 100 ns.
+        rows.append([label, "%.1f us" % (statistics.median(lates) / 10),
+                     "%.1f us" % (lates[int(len(lates) * 0.9)] / 10), "%.1f us" % (lates[-1] / 10)])
+    return {
+        "title": "Timer interrupt latency (firmware/icount/latency.elf)",
+        "header": ["emulator", "median late", "90th percentile", "worst"],
+        "rows": rows,
+        "notes": "24 deadlines per run (mtimecmp and stimecmp, 1 to 3000 ticks ahead), %d runs each; "
+                 "lateness is guest mtime at the interrupt minus the deadline (100 ns ticks). "
+                 "Under -icount time is the instruction count, so 0 is exact. In host time "
+                 "breadboard ends each slice at the next deadline by the harts' measured pace; "
+                 "QEMU kicks its vCPU from a host timer." % runs,
+    }
+
+
 BENCHES = {"workload": bench_workload, "boot": bench_boot, "compose": bench_compose, "qmp": bench_qmp,
-           "snapshot": bench_snapshot, "vfio": bench_vfio}
+           "snapshot": bench_snapshot, "vfio": bench_vfio, "timer": bench_timer}
 
 
 def table(res):

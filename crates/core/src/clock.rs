@@ -43,7 +43,13 @@ pub struct Clock {
     icount_ns: Cell<Nanos>,
     /// Host mode: ns added to host elapsed (a snapshot restored a later time).
     base: Cell<Nanos>,
+    /// Host mode: how fast the harts have been retiring instructions (host ps per
+    /// instruction, a running average), to end slices near timer deadlines.
+    ps_per_insn: Cell<u64>,
 }
+
+/// The pace assumed before any slice was measured: 400 MIPS.
+const INITIAL_PS_PER_INSN: u64 = 2_500;
 
 impl Clock {
     /// A clock starting at 0 now.
@@ -55,6 +61,7 @@ impl Clock {
             stopped_at: Cell::new(None),
             icount_ns: Cell::new(0),
             base: Cell::new(0),
+            ps_per_insn: Cell::new(INITIAL_PS_PER_INSN),
         })
     }
 
@@ -117,6 +124,40 @@ impl Clock {
             }
             ClockMode::Host => None,
         }
+    }
+
+    /// Instructions a hart can run before `deadline` (at least 1): exact under icount, in host
+    /// mode estimated from the pace of recent runs ([`Clock::note_run`]).
+    pub fn estimate_insns_until(&self, deadline: Nanos) -> u64 {
+        if let Some(n) = self.insns_until(deadline) {
+            return n;
+        }
+        let left = u128::from(deadline.saturating_sub(self.now()));
+        let n = left * 1000 / u128::from(self.ps_per_insn.get().max(1));
+        u64::try_from(n).unwrap_or(u64::MAX).max(1)
+    }
+
+    /// The virtual ns `n` instructions take: exact under icount, estimated in host mode.
+    pub fn estimate_insns_to_ns(&self, n: u64) -> Nanos {
+        if let Some(ns) = self.insns_to_ns(n) {
+            return ns;
+        }
+        let ns = u128::from(n) * u128::from(self.ps_per_insn.get()) / 1000;
+        u64::try_from(ns).unwrap_or(u64::MAX)
+    }
+
+    /// Host mode: a hart retired `insns` instructions in `ns` of host time; updates the pace
+    /// estimate (runs too short to say much are ignored).
+    pub fn note_run(&self, insns: u64, ns: Nanos) {
+        if self.mode != ClockMode::Host || insns < 1_000 || ns == 0 {
+            return;
+        }
+        let ps = u64::try_from(u128::from(ns) * 1000 / u128::from(insns)).unwrap_or(u64::MAX);
+        let old = self.ps_per_insn.get();
+        // A running average over about four runs; bounded so one odd run (the host
+        // descheduled us) cannot make the estimate absurd.
+        let avg = (old.saturating_mul(3).saturating_add(ps.min(1_000_000))) / 4;
+        self.ps_per_insn.set(avg.max(1));
     }
 
     /// Moves icount time forward to `t` when all harts are idle (QEMU's icount warp).
@@ -186,7 +227,7 @@ pub struct TimerQueue {
     seq: Cell<u64>,
     /// Notifications posted by I/O threads, delivered on the main loop.
     inbox: Arc<Inbox>,
-    /// While a hart runs a slice whose end is known in virtual time (`-icount`): that end.
+    /// While a hart runs a slice: when it ends in virtual time (exact under `-icount`).
     /// A timer armed for earlier (a guest writing mtimecmp) kicks the hart so the slice is cut
     /// at the deadline instead of firing the timer late. 0 when no such slice runs.
     slice_end: Cell<Nanos>,
@@ -362,8 +403,8 @@ impl TimerQueue {
         Arc::clone(&self.inbox.any)
     }
 
-    /// A hart is about to run a slice that ends at virtual time `end` (`-icount`, where the
-    /// end is exact): until [`TimerQueue::end_slice`], arming a timer due before `end` raises
+    /// A hart is about to run a slice that ends at virtual time `end` (exact under `-icount`,
+    /// estimated from the harts' pace in host mode): until [`TimerQueue::end_slice`], arming a timer due before `end` raises
     /// the harts' kick flag ([`TimerQueue::pending_flag`]), so the hart leaves at its next
     /// block boundary and the main loop can cut the next slice at the deadline, as QEMU's
     /// icount does. A kick left over from a timer is cleared here (the caller computes the
@@ -547,6 +588,34 @@ mod tests {
         assert!(kick.load(Ordering::SeqCst), "the notification still waits");
         assert_eq!(q.take_notifications(), vec![(7, 1)]);
         assert!(!kick.load(Ordering::SeqCst));
+    }
+
+    #[test]
+    fn test_host_pace_estimate_follows_measured_runs() {
+        let c = Clock::new(ClockMode::Host);
+        // Before any run: 400 MIPS.
+        assert_eq!(c.estimate_insns_to_ns(4_000), 10_000);
+        // Runs at 100 MIPS (10 ns each) pull the estimate there.
+        for _ in 0..40 {
+            c.note_run(100_000, 1_000_000);
+        }
+        let ns = c.estimate_insns_to_ns(1_000);
+        assert!((9_900..=10_000).contains(&ns), "{ns}");
+        let far = c.now() + 1_000_000;
+        let n = c.estimate_insns_until(far);
+        assert!((99_000..=100_500).contains(&n), "{n}");
+        // Too short to count, or absurd: ignored or bounded.
+        c.note_run(10, 1_000_000_000);
+        assert_eq!(c.estimate_insns_to_ns(1_000), ns);
+        c.note_run(1_000, u64::MAX);
+        assert!(c.estimate_insns_to_ns(1) <= 1_000_000);
+        // A deadline in the past still allows one instruction.
+        assert_eq!(c.estimate_insns_until(0), 1);
+        // Icount: exact, and runs do not change it.
+        let i = Clock::new(ClockMode::Icount { shift: 2 });
+        i.note_run(1_000, 1);
+        assert_eq!(i.estimate_insns_to_ns(10), 40);
+        assert_eq!(i.estimate_insns_until(400), 100);
     }
 
     #[test]

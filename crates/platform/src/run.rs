@@ -65,28 +65,24 @@ pub(crate) fn run_hart_for(
     budget: u64,
 ) -> RunExit {
     let own = hart_timer_deadline(hart, bus.mtime, clock, bus.timebase_hz);
-    let budget = match clock.mode() {
-        ClockMode::Icount { .. } => match timers.next_deadline().into_iter().chain(own).min() {
-            Some(d) => clock.insns_until(d).unwrap_or(budget).min(budget),
-            None => budget,
-        },
-        ClockMode::Host => budget,
+    // The slice ends at the next timer deadline: exactly under -icount, by the harts' measured
+    // pace in host mode (QEMU kicks its vCPU from a host timer instead).
+    let budget = match timers.next_deadline().into_iter().chain(own).min() {
+        Some(d) => clock.estimate_insns_until(d).min(budget),
+        None => budget,
     };
     let before = hart.instret();
     let t0 = clock.now();
     bus.icount_base = clock.insns_to_ns(0).map(|_| (t0, before));
-    // Under -icount the slice's end is an exact virtual time: a timer the guest arms for
-    // earlier cuts it (the hart is kicked and the next slice ends at the deadline).
-    let end = clock.insns_to_ns(budget).map(|d| t0.saturating_add(d));
-    if let Some(end) = end {
-        timers.begin_slice(end);
-    }
+    // A timer the guest arms for before the slice's end cuts it: the hart is kicked and the
+    // next slice ends at the deadline.
+    timers.begin_slice(t0.saturating_add(clock.estimate_insns_to_ns(budget)));
     let exit = hart.run(bus, budget);
-    if end.is_some() {
-        timers.end_slice();
-    }
-    if let Some(d) = clock.insns_to_ns(hart.instret().wrapping_sub(before)) {
-        clock.set_icount_time(t0.saturating_add(d));
+    timers.end_slice();
+    let done = hart.instret().wrapping_sub(before);
+    match clock.insns_to_ns(done) {
+        Some(d) => clock.set_icount_time(t0.saturating_add(d)),
+        None => clock.note_run(done, clock.now().saturating_sub(t0)),
     }
     exit
 }
