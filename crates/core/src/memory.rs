@@ -108,9 +108,22 @@ impl RamBlock {
                 base: 0,
                 size,
             })?;
-        let fd = rustix::fs::memfd_create("breadboard-ram", rustix::fs::MemfdFlags::CLOEXEC)
-            .map_err(|e| alloc_err(e.into()))?;
+        let fd = rustix::fs::memfd_create(
+            "breadboard-ram",
+            rustix::fs::MemfdFlags::CLOEXEC | rustix::fs::MemfdFlags::ALLOW_SEALING,
+        )
+        .map_err(|e| alloc_err(e.into()))?;
         rustix::fs::ftruncate(&fd, len as u64).map_err(|e| alloc_err(e.into()))?;
+        // RAM never changes size. The seals say so to whoever we share the fd with (a
+        // vfio-user server maps it only when it cannot shrink under the mapping), and
+        // F_SEAL_SEAL keeps that process from adding seals of its own (F_SEAL_FUTURE_WRITE).
+        rustix::fs::fcntl_add_seals(
+            &fd,
+            rustix::fs::SealFlags::SHRINK
+                | rustix::fs::SealFlags::GROW
+                | rustix::fs::SealFlags::SEAL,
+        )
+        .map_err(|e| alloc_err(e.into()))?;
         // SAFETY: we map a fresh memfd of exactly `len` bytes at an address of the kernel's
         // choosing; nothing else aliases it. The mapping lives until `drop`.
         let ptr = unsafe {
@@ -139,7 +152,8 @@ impl RamBlock {
         self.ptr.as_ptr()
     }
 
-    /// The memfd, for sharing with another process.
+    /// The memfd, for sharing with another process. It is sealed at its size
+    /// (`F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL`): no one holding it can resize it.
     pub fn fd(&self) -> &OwnedFd {
         &self.fd
     }
@@ -581,6 +595,33 @@ mod tests {
             },
             owner: None,
         }
+    }
+
+    #[test]
+    fn test_ram_memfd_is_sealed_at_its_size() {
+        use rustix::fs::SealFlags;
+        let block = RamBlock::new("ram", 0x1800).expect("alloc");
+        assert_eq!(block.size(), 0x2000, "rounded up to a page");
+        let seals = rustix::fs::fcntl_get_seals(block.fd()).expect("F_GET_SEALS");
+        assert!(seals.contains(SealFlags::SHRINK | SealFlags::GROW | SealFlags::SEAL));
+        assert_eq!(
+            rustix::fs::ftruncate(block.fd(), 0x1000),
+            Err(rustix::io::Errno::PERM)
+        );
+        assert_eq!(
+            rustix::fs::ftruncate(block.fd(), 0x4000),
+            Err(rustix::io::Errno::PERM)
+        );
+        assert_eq!(
+            rustix::fs::fcntl_add_seals(block.fd(), SealFlags::FUTURE_WRITE),
+            Err(rustix::io::Errno::PERM),
+            "a process we share it with cannot add seals"
+        );
+        // The guest still reads and writes it.
+        block
+            .store(0x1ff8, 8, 0x0102_0304_0506_0708)
+            .expect("store");
+        assert_eq!(block.load(0x1ff8, 8), Some(0x0102_0304_0506_0708));
     }
 
     #[test]

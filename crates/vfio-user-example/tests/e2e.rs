@@ -38,6 +38,13 @@ struct ServerProc {
     _dir: TempDir,
 }
 
+impl ServerProc {
+    /// What the server logged so far.
+    fn log(&self) -> String {
+        std::fs::read_to_string(self._dir.0.join("server.log")).unwrap_or_default()
+    }
+}
+
 impl Drop for ServerProc {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -61,12 +68,14 @@ fn start(device: &str, extra: &[&str]) -> ServerProc {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("dev.sock");
+    let log = std::fs::File::create(dir.join("server.log")).unwrap();
     let child = Command::new(env!("CARGO_BIN_EXE_bb-vfio-example"))
         .arg("--socket")
         .arg(&path)
         .arg("--device")
         .arg(device)
         .args(extra)
+        .stderr(log)
         .spawn()
         .unwrap();
     let mut proc = ServerProc {
@@ -101,8 +110,16 @@ struct Ram {
 
 impl Ram {
     fn new() -> Self {
-        let fd = rustix::fs::memfd_create(c"guest-ram", rustix::fs::MemfdFlags::CLOEXEC).unwrap();
+        use rustix::fs::{MemfdFlags, SealFlags};
+        let fd = rustix::fs::memfd_create(
+            c"guest-ram",
+            MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING,
+        )
+        .unwrap();
         rustix::fs::ftruncate(&fd, RAM_SIZE as u64).unwrap();
+        // Sealed at its size, as breadboard's RAM: the server maps only such fds.
+        rustix::fs::fcntl_add_seals(&fd, SealFlags::SHRINK | SealFlags::GROW | SealFlags::SEAL)
+            .unwrap();
         // SAFETY: a fresh shared mapping of the memfd we just sized.
         let p = unsafe {
             mmap(
@@ -276,6 +293,10 @@ fn run_checksum_job(with_fd: bool) {
     assert_eq!(r32(&c, 0, reg::STATUS), 0);
     c.dma_unmap(RAM_BASE, RAM_SIZE as u64).unwrap();
     assert!(c.broken_reason().is_none());
+    // A sealed RAM fd is mapped by the server (an unsealed one would be logged and served by
+    // messages).
+    let log = server.log();
+    assert!(!log.contains("not sealed"), "{log}");
 }
 
 #[test]

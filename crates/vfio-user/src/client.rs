@@ -11,9 +11,16 @@
 //! [`ClientError::Timeout`] and breaks the client too (a late reply could not be matched any
 //! more). A DMA request outside every mapped window gets an error reply and touches nothing.
 //!
-//! One reader thread receives everything; callers wait on a condition variable for their
-//! reply, so calls may come from several threads, and DMA requests are served while a call
-//! waits.
+//! Receiving: whoever holds the receive turn (`Inner::rx`) reads one message and handles it
+//! (a reply is handed to its caller, a DMA request served) before giving the turn up, so
+//! messages are handled one at a time and in order. A caller waiting for its reply reads the
+//! socket itself: it polls without sleeping for a short while, then sleeps in `poll` on the
+//! socket, so its reply wakes it directly (handing it over from another thread cost that
+//! thread's wake-up too: a message round trip went from three thread wake-ups to one or two).
+//! The reader thread reads only while no caller waits (DMA requests after posted writes, the
+//! server hanging up); while callers do, it stays parked and looks again every millisecond.
+//! Calls may come from several threads: one of them has the turn, the others sleep on a
+//! condition variable until their reply is handed over or the turn is free.
 
 // Reads untrusted input (a vfio-user server, the kernel, sysfs files, the guest): no panicking
 // shortcuts outside tests.
@@ -25,10 +32,10 @@
 )]
 
 use std::collections::HashMap;
-use std::os::fd::{BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, RwLock};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, RwLock, TryLockError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -90,6 +97,11 @@ pub enum ClientError {
 /// How long a request polls for its reply before sleeping.
 const SPIN_FOR_REPLY: Duration = Duration::from_micros(50);
 
+/// How often the reader thread looks whether callers still read the socket for it. A server
+/// message that comes when the last caller has just left waits at most this long (a DMA
+/// request after a posted write; with a call in flight, the caller serves it at once).
+const READER_PARK: Duration = Duration::from_millis(1);
+
 /// Tunables.
 #[derive(Clone, Debug)]
 pub struct ClientConfig {
@@ -123,9 +135,11 @@ impl Default for ClientConfig {
 /// Region info as the server gave it, with its mmap fd when the region is mappable.
 #[derive(Debug)]
 pub struct RegionInfoReply {
-    /// The info (`VFIO_REGION_INFO_FLAG_CAPS` cleared: capabilities are not read).
+    /// The info (`VFIO_REGION_INFO_FLAG_CAPS` cleared: capabilities are not read; MMAP cleared
+    /// when the server's fd may shrink, see [`crate::seal`]).
     pub info: vfio_region_info,
-    /// The fd to `mmap` at `info.offset`, present exactly when `info.flags` has MMAP.
+    /// The fd to `mmap` at `info.offset`, present exactly when `info.flags` has MMAP: it covers
+    /// the region and carries `F_SEAL_SHRINK`, so a mapping of the region cannot fault.
     pub fd: Option<OwnedFd>,
 }
 
@@ -163,13 +177,21 @@ struct State {
     pending: HashMap<u16, Slot>,
     broken: Option<String>,
     closing: bool,
+    /// Callers in [`Client::request`], which read the socket themselves.
+    receivers: usize,
 }
 
 struct Inner {
     name: String,
     chan: Channel,
+    /// The receive turn: held while reading one message and handling it (and by a caller
+    /// while it waits in `poll` for its reply).
+    rx: Mutex<()>,
     state: Mutex<State>,
+    /// Replies handed over, the client broken, a receiving caller gone.
     cond: Condvar,
+    /// Wakes the reader thread when it should stop (broken, closing).
+    reader_cond: Condvar,
     windows: RwLock<Vec<Window>>,
     regions: Mutex<HashMap<u32, vfio_region_info>>,
     timeout: Duration,
@@ -228,11 +250,13 @@ impl Client {
         let inner = Arc::new(Inner {
             name,
             chan,
+            rx: Mutex::new(()),
             state: Mutex::new(State {
                 next_id: 1,
                 ..State::default()
             }),
             cond: Condvar::new(),
+            reader_cond: Condvar::new(),
             windows: RwLock::new(Vec::new()),
             regions: Mutex::new(HashMap::new()),
             timeout: config.timeout,
@@ -340,6 +364,20 @@ impl Client {
                 }
             }
         }
+        // A server could shrink an unsealed file after we mapped it, and the next guest access
+        // to the lost pages would kill this process with SIGBUS: map only files that carry
+        // F_SEAL_SHRINK, and reach the others through messages.
+        let fd = match fd {
+            Some(fd) if !crate::seal::cannot_shrink(fd.as_fd()) => {
+                tracing::warn!(
+                    "{}: region {index} fd is not sealed against shrinking (F_SEAL_SHRINK); using messages",
+                    self.inner.name
+                );
+                info.flags &= !VFIO_REGION_INFO_FLAG_MMAP;
+                None
+            }
+            fd => fd,
+        };
         lock(&self.inner.regions).insert(index, info);
         Ok(RegionInfoReply { info, fd })
     }
@@ -683,6 +721,11 @@ impl Client {
     }
 
     /// Sends a command and waits for its reply. Error replies become [`ClientError::Remote`].
+    ///
+    /// The caller reads the socket itself while it waits (see the module documentation): for
+    /// [`SPIN_FOR_REPLY`] without sleeping, then blocked in `poll` on the socket, so its reply
+    /// wakes it directly instead of waking the reader thread which then wakes it. When
+    /// another thread has the receive turn, it waits for that one to hand the reply over.
     fn request(
         &self,
         op: Command,
@@ -690,23 +733,13 @@ impl Client {
         fds: &[BorrowedFd<'_>],
     ) -> Result<Message, ClientError> {
         let inner = &self.inner;
+        let _receiving = Receiving::new(inner);
         let id = self.send_command(op, payload, fds, true)?;
-        let deadline = Instant::now() + inner.timeout;
-        // Replies usually come within tens of microseconds: poll for them briefly before
-        // sleeping on the condition variable, which saves a thread wake-up per round trip
-        // (the MMIO access that waits for it is a guest instruction that cannot retire yet).
-        let spin_until = Instant::now() + SPIN_FOR_REPLY;
-        while Instant::now() < spin_until {
-            {
-                let st = lock(&inner.state);
-                let ready = st.pending.get(&id).is_none_or(|slot| slot.reply.is_some())
-                    || st.broken.is_some();
-                if ready {
-                    break;
-                }
-            }
-            std::hint::spin_loop();
-        }
+        let start = Instant::now();
+        let deadline = start + inner.timeout;
+        // Replies usually come within tens of microseconds, and the MMIO access that waits for
+        // this one is a guest instruction that cannot retire yet: poll without sleeping first.
+        let spin_until = start + SPIN_FOR_REPLY;
         let mut st = lock(&inner.state);
         loop {
             if let Some(slot) = st.pending.get_mut(&id)
@@ -727,7 +760,8 @@ impl Client {
                 st.pending.remove(&id);
                 return Err(ClientError::Broken(r));
             }
-            let left = deadline.saturating_duration_since(Instant::now());
+            let now = Instant::now();
+            let left = deadline.saturating_duration_since(now);
             if left.is_zero() {
                 st.pending.remove(&id);
                 drop(st);
@@ -738,11 +772,73 @@ impl Client {
                 ));
                 return Err(ClientError::Timeout(op.name().into(), inner.timeout));
             }
-            st = inner
-                .cond
-                .wait_timeout(st, left)
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
+            let spinning = now < spin_until;
+            let turn = match inner.rx.try_lock() {
+                Ok(g) => Some(g),
+                Err(TryLockError::Poisoned(p)) => Some(p.into_inner()),
+                Err(TryLockError::WouldBlock) => None,
+            };
+            match turn {
+                Some(turn) => {
+                    drop(st);
+                    // Whatever comes is handled in order: our reply, another caller's (handed
+                    // over), or a DMA request of the server (served here).
+                    if spinning {
+                        inner.receive_ready();
+                        std::hint::spin_loop();
+                    } else {
+                        match inner.chan.wait_readable(Some(left)) {
+                            Ok(()) => {
+                                inner.receive_ready();
+                            }
+                            // The deadline: checked above.
+                            Err(SocketError::Timeout(_)) => {}
+                            Err(e) => inner.mark_broken(&format!("waiting for the server: {e}")),
+                        }
+                    }
+                    drop(turn);
+                    st = lock(&inner.state);
+                }
+                None if spinning => {
+                    drop(st);
+                    std::hint::spin_loop();
+                    st = lock(&inner.state);
+                }
+                None => {
+                    // Another thread reads, and hands our reply over with a notification; it
+                    // also notifies when it leaves, so that we take the turn (the bound is
+                    // only a backstop).
+                    st = inner
+                        .cond
+                        .wait_timeout(st, left.min(READER_PARK))
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .0;
+                }
+            }
+        }
+    }
+}
+
+/// A caller waiting for a reply, counted in `State::receivers` for as long as it lives: the
+/// reader thread keeps off the socket meanwhile.
+struct Receiving<'a>(&'a Inner);
+
+impl<'a> Receiving<'a> {
+    fn new(inner: &'a Inner) -> Self {
+        lock(&inner.state).receivers += 1;
+        Receiving(inner)
+    }
+}
+
+impl Drop for Receiving<'_> {
+    fn drop(&mut self) {
+        let mut st = lock(&self.0.state);
+        st.receivers = st.receivers.saturating_sub(1);
+        let others = st.receivers > 0;
+        drop(st);
+        if others {
+            // One of them takes the receive turn this caller may have held.
+            self.0.cond.notify_all();
         }
     }
 }
@@ -750,6 +846,7 @@ impl Client {
 impl Drop for Client {
     fn drop(&mut self) {
         lock(&self.inner.state).closing = true;
+        self.inner.reader_cond.notify_all();
         self.inner.chan.shutdown();
         if let Some(t) = lock(&self.reader).take()
             && t.join().is_err()
@@ -848,25 +945,65 @@ impl Inner {
             tracing::error!("{}: {reason}; the device is broken from now on", self.name);
         }
         self.cond.notify_all();
+        self.reader_cond.notify_all();
         self.chan.shutdown();
     }
 
+    /// The reader thread: reads what comes while no caller waits for a reply (DMA requests
+    /// after posted writes, the server closing). It stays off the socket while callers read
+    /// it, looking again every [`READER_PARK`] rather than being woken for every call, and
+    /// waits for the socket outside the receive turn so that a caller arriving meanwhile can
+    /// take it.
     fn read_loop(&self) {
         loop {
-            match self.chan.recv(None) {
-                Ok(msg) => {
-                    if !self.dispatch(msg) {
+            {
+                let mut st = lock(&self.state);
+                loop {
+                    if st.broken.is_some() || st.closing {
                         return;
                     }
+                    if st.receivers == 0 {
+                        break;
+                    }
+                    st = self
+                        .reader_cond
+                        .wait_timeout(st, READER_PARK)
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .0;
                 }
-                Err(SocketError::Closed) => {
-                    self.mark_broken("the server closed the connection");
-                    return;
-                }
-                Err(e) => {
-                    self.mark_broken(&format!("receiving from the server: {e}"));
-                    return;
-                }
+            }
+            if let Err(e) = self.chan.wait_readable(None) {
+                self.mark_broken(&format!("waiting for the server: {e}"));
+                return;
+            }
+            let alive = {
+                let _turn = lock(&self.rx);
+                self.receive_ready()
+            };
+            if !alive {
+                return;
+            }
+            // A caller that came meanwhile waits for the turn (taking the state lock orders
+            // this after its wait began, so the notification is not lost).
+            if lock(&self.state).receivers > 0 {
+                self.cond.notify_all();
+            }
+        }
+    }
+
+    /// With the receive turn held: reads the message that has started to arrive, if any, and
+    /// handles it. False when the client broke (the connection is shut down).
+    fn receive_ready(&self) -> bool {
+        match self.chan.try_recv() {
+            Ok(Some(msg)) => self.dispatch(msg),
+            Ok(None) => lock(&self.state).broken.is_none(),
+            Err(SocketError::Closed) => {
+                self.mark_broken("the server closed the connection");
+                false
+            }
+            Err(e) => {
+                self.mark_broken(&format!("receiving from the server: {e}"));
+                false
             }
         }
     }

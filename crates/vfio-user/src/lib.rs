@@ -41,16 +41,24 @@
 //!   breaks the connection for good (one `tracing::error!` line, socket shut down, every later
 //!   call `Broken`): a half-understood device is worse than a dead one, and the guest sees the
 //!   `vfio-platform` device answer all-ones instead.
-//! - **Threads.** One reader thread owns the receive side. Callers register their msg_id, send
-//!   under the channel's send lock and wait on a condition variable with the timeout, so the
-//!   main loop and I/O threads may call concurrently and the server's DMA requests are served
-//!   while a call waits (a server may need DMA to finish a register access).
+//! - **Threads.** Callers register their msg_id, send under the channel's send lock and then
+//!   read the socket themselves until their reply comes (one thread at a time holds the receive
+//!   turn and hands other callers' replies over through a condition variable), within the
+//!   timeout; a reader thread receives while no call waits. So the main loop and I/O threads
+//!   may call concurrently, a reply costs no extra thread wake-up, and the server's DMA
+//!   requests are served while a call waits (a server may need DMA to finish a register
+//!   access) or, between calls, by the reader thread.
 //! - **DMA.** `dma_map` records the window (iova, length, host address) before telling the
 //!   server; `dma_unmap` forgets it before telling the server, under a write lock that waits
 //!   for any copy in progress, so no server request touches the memory once `dma_unmap`
 //!   returns. The RAM's fd goes along for `mmap` only when `ClientConfig::share_dma_fds`.
 //! - **Regions.** A region-info reply with MMAP must carry exactly one fd, and the region must
-//!   fit in it (checked with `fstat` for regular files and memfds); without MMAP, none.
+//!   fit in it (checked with `fstat` for regular files and memfds); without MMAP, none. The fd
+//!   is handed on for `mmap` only when it carries `F_SEAL_SHRINK` ([`seal`]): otherwise the
+//!   server could truncate it under our mapping and the next access would `SIGBUS`, so MMAP is
+//!   withdrawn (one warning) and the region goes through messages.
+//! - [`seal`]: `cannot_shrink(fd)`, the `F_GET_SEALS` test both sides apply before mapping the
+//!   other's fd (the server SDK serves an unsealed DMA window by messages).
 //! - **Not implemented:** twin-socket mode (not proposed, so servers use the main socket),
 //!   region capabilities such as sparse mmap (`VFIO_REGION_INFO_FLAG_CAPS` is cleared),
 //!   `VFIO_USER_DEVICE_GET_REGION_IO_FDS`, `REGION_WRITE_MULTI`, migration, and reconnecting
@@ -58,5 +66,6 @@
 
 pub mod client;
 pub mod protocol;
+pub mod seal;
 pub mod server;
 pub mod socket;

@@ -267,12 +267,44 @@ impl Channel {
     /// started, the rest must come within the channel's timeout.
     pub fn recv(&self, idle: Option<Duration>) -> Result<Message, SocketError> {
         let _guard = self.recv_lock.lock().unwrap_or_else(|p| p.into_inner());
+        self.recv_locked(idle.map(|d| Instant::now() + d))
+    }
+
+    /// Receives one message if it has started to arrive; `Ok(None)` at once otherwise. The rest
+    /// must come within the channel's timeout. With [`Channel::wait_readable`], lets several
+    /// threads take turns at reading without any of them sleeping inside `recv`.
+    pub fn try_recv(&self) -> Result<Option<Message>, SocketError> {
+        let _guard = self.recv_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let mut pfd = [PollFd::new(&self.stream, PollFlags::IN)];
+        let zero = Timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        match rustix::event::poll(&mut pfd, Some(&zero)) {
+            Ok(0) | Err(Errno::INTR) => Ok(None),
+            // Readable, hung up or in error: recvmsg tells which.
+            Ok(_) => self
+                .recv_locked(Some(Instant::now() + self.timeout))
+                .map(Some),
+            Err(e) => Err(io_err("poll", e)),
+        }
+    }
+
+    /// Waits until a message (or the hang-up) can be read, up to `timeout` (`None`: for ever),
+    /// without taking the receive lock: another thread may read the message meanwhile.
+    pub fn wait_readable(&self, timeout: Option<Duration>) -> Result<(), SocketError> {
+        self.wait_until_readable(timeout.map(|d| Instant::now() + d))
+    }
+
+    /// `recv` with the receive lock held: the first byte by `deadline`, the rest within the
+    /// timeout.
+    fn recv_locked(&self, deadline: Option<Instant>) -> Result<Message, SocketError> {
         let mut fds = Vec::new();
         let mut head = [0u8; HEADER_SIZE];
         // Descriptors come with the first byte of the message they were sent with, so they
         // are read with the header; the payload read collects any stragglers too.
         let mut got = 0usize;
-        let mut deadline = idle.map(|d| Instant::now() + d);
+        let mut deadline = deadline;
         while got < HEADER_SIZE {
             let n = self.recv_some(head.get_mut(got..).unwrap_or_default(), &mut fds, deadline)?;
             if n == 0 {
@@ -329,7 +361,7 @@ impl Channel {
         fds: &mut Vec<OwnedFd>,
         deadline: Option<Instant>,
     ) -> Result<usize, SocketError> {
-        self.wait_readable(deadline)?;
+        self.wait_until_readable(deadline)?;
         // One more slot than allowed, so that "exactly the limit" and "more" differ even
         // without MSG_CTRUNC.
         let slots = self.max_fds.saturating_add(1).min(SEND_MAX_FDS + 1);
@@ -366,7 +398,7 @@ impl Channel {
         Ok(r.bytes)
     }
 
-    fn wait_readable(&self, deadline: Option<Instant>) -> Result<(), SocketError> {
+    fn wait_until_readable(&self, deadline: Option<Instant>) -> Result<(), SocketError> {
         loop {
             let timeout = match deadline {
                 None => None,
@@ -549,6 +581,25 @@ mod tests {
         drop(b);
         let r = a.send(&Header::new_command(1, Command::DeviceReset, 0), &[], &[]);
         assert!(matches!(r, Err(SocketError::Io { .. })), "{r:?}");
+    }
+
+    #[test]
+    fn test_try_recv_returns_at_once_and_reads_a_waiting_message() {
+        let (a, b) = pair();
+        assert!(b.try_recv().expect("nothing yet").is_none());
+        assert!(matches!(
+            b.wait_readable(Some(Duration::from_millis(10))),
+            Err(SocketError::Timeout(_))
+        ));
+        a.send(&Header::new_command(3, Command::DeviceReset, 0), &[9], &[])
+            .expect("send");
+        b.wait_readable(None).expect("readable");
+        let m = b.try_recv().expect("recv").expect("a message");
+        assert_eq!((m.header.msg_id, m.payload.as_slice()), (3, &[9u8][..]));
+        assert!(b.try_recv().expect("drained").is_none());
+        drop(a);
+        b.wait_readable(None).expect("hang-up is readable");
+        assert!(matches!(b.try_recv(), Err(SocketError::Closed)));
     }
 
     #[test]

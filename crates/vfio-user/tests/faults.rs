@@ -181,9 +181,76 @@ fn hdr(msg_id: u16, command: u16, size: u32, flags: u32, error: u32) -> [u8; 16]
 }
 
 fn memfd(len: u64) -> OwnedFd {
-    let fd = rustix::fs::memfd_create("bb-fault", rustix::fs::MemfdFlags::CLOEXEC).expect("memfd");
+    let fd = rustix::fs::memfd_create(
+        "bb-fault",
+        rustix::fs::MemfdFlags::CLOEXEC | rustix::fs::MemfdFlags::ALLOW_SEALING,
+    )
+    .expect("memfd");
     rustix::fs::ftruncate(&fd, len).expect("ftruncate");
     fd
+}
+
+/// A memfd sealed at its size, as the server SDK's `SharedMemory`.
+fn sealed_memfd(len: u64) -> OwnedFd {
+    let fd = memfd(len);
+    rustix::fs::fcntl_add_seals(
+        &fd,
+        rustix::fs::SealFlags::SHRINK | rustix::fs::SealFlags::GROW,
+    )
+    .expect("seal");
+    fd
+}
+
+/// Region info for region 0 (0x1000 bytes at offset 0 of its fd), mappable.
+fn mappable_region0() -> Vec<u8> {
+    vfio_region_info {
+        argsz: 32,
+        flags: VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_MMAP,
+        index: 0,
+        cap_offset: 0,
+        size: 0x1000,
+        offset: 0,
+    }
+    .to_bytes()
+}
+
+/// Answers a `REGION_READ` with bytes 0x40, 0x41, ...
+fn answer_read(p: &Peer) -> Res {
+    let req = p.expect(Command::RegionRead)?;
+    let a = RegionAccess::decode(&req.payload).map_err(|e| e.to_string())?;
+    let body = RegionData {
+        offset: a.offset,
+        region: a.region,
+        data: (0..a.count).map(|i| 0x40 + i as u8).collect(),
+    };
+    p.reply(&req.header, &body.to_bytes(), &[])
+}
+
+/// `region_info(0)` must come without fd and without MMAP (the fd was not sealed), with one
+/// warning saying so, and the region must still work through messages.
+fn unmappable_region_by_messages(c: &Client) -> Result<(), ClientError> {
+    let r = c.region_info(0)?;
+    if r.fd.is_some() || r.info.flags & VFIO_REGION_INFO_FLAG_MMAP != 0 {
+        return Err(ClientError::Invalid(format!(
+            "an unsealed fd was offered for mmap: flags {:#x}",
+            r.info.flags
+        )));
+    }
+    let warned = LINES
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+        .filter(|l| l.contains("not sealed against shrinking"))
+        .count();
+    if warned != 1 {
+        return Err(ClientError::Invalid(format!("{warned} warnings")));
+    }
+    let mut b = [0u8; 4];
+    c.region_read(0, 8, &mut b)?;
+    if b != [0x40, 0x41, 0x42, 0x43] {
+        return Err(ClientError::Invalid(format!("read {b:?}")));
+    }
+    Ok(())
 }
 
 fn open_fds() -> usize {
@@ -665,6 +732,31 @@ fn cases() -> Vec<Case> {
         expect: Expect::Broken,
     });
     v.push(dma_case());
+    for (name, seals) in [
+        (
+            "mappable region fd not sealed (messages instead of mmap)",
+            rustix::fs::SealFlags::empty(),
+        ),
+        (
+            "mappable region fd sealed against growing only (messages instead of mmap)",
+            rustix::fs::SealFlags::GROW | rustix::fs::SealFlags::SEAL,
+        ),
+    ] {
+        v.push(case(
+            name,
+            move |p| {
+                p.handshake()?;
+                let req = p.expect(Command::DeviceGetRegionInfo)?;
+                let f = memfd(0x1000);
+                rustix::fs::fcntl_add_seals(&f, seals).map_err(|e| e.to_string())?;
+                p.reply(&req.header, &mappable_region0(), &[f.as_fd()])?;
+                answer_read(&p)?;
+                p.hang()
+            },
+            unmappable_region_by_messages,
+            Expect::Ok,
+        ));
+    }
     v.push(case(
         "raw noise after the handshake",
         |p| {
@@ -993,7 +1085,7 @@ fn test_well_behaved_server_gives_info_hints_and_register_access() {
         let req = p.expect(Command::DeviceGetInfo)?;
         p.reply(&req.header, &p.device_info(VFIO_DEVICE_FLAGS_PLATFORM), &[])?;
         let req = p.expect(Command::DeviceGetRegionInfo)?;
-        let f = memfd(0x2000);
+        let f = sealed_memfd(0x2000);
         let info = vfio_region_info {
             argsz: 32,
             flags: VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_MMAP,
@@ -1116,4 +1208,72 @@ fn test_socket_error_closes_every_fd_of_a_refused_message() {
         ));
     }
     assert_eq!(open_fds(), before);
+}
+
+#[test]
+fn test_a_server_cannot_make_a_region_mapping_fault() {
+    let _g = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    for sealed in [false, true] {
+        let (client_end, server_end) = UnixStream::pair().expect("socketpair");
+        let (got_info, info_seen) = std::sync::mpsc::channel::<()>();
+        let server =
+            std::thread::spawn(move || -> Result<Result<(), rustix::io::Errno>, String> {
+                let p = Peer {
+                    ch: Channel::new(server_end),
+                };
+                p.handshake()?;
+                let req = p.expect(Command::DeviceGetRegionInfo)?;
+                let f = if sealed {
+                    sealed_memfd(0x1000)
+                } else {
+                    memfd(0x1000)
+                };
+                p.reply(&req.header, &mappable_region0(), &[f.as_fd()])?;
+                // Once the client had its chance to map the region, try to pull the pages away.
+                info_seen.recv().map_err(|e| e.to_string())?;
+                let truncated = rustix::fs::ftruncate(&f, 0);
+                answer_read(&p)?;
+                p.hang()?;
+                Ok(truncated)
+            });
+        let client = Client::from_stream(client_end, "shrink".into(), config()).expect("connect");
+        let r = client.region_info(0).expect("region info");
+        // Map what the client offers for mapping, as the vfio-platform device does.
+        let mapping = r.fd.as_ref().map(|fd| {
+            // SAFETY: a fresh shared mapping chosen by the kernel, unmapped below.
+            let p = unsafe {
+                rustix::mm::mmap(
+                    std::ptr::null_mut(),
+                    0x1000,
+                    rustix::mm::ProtFlags::READ | rustix::mm::ProtFlags::WRITE,
+                    rustix::mm::MapFlags::SHARED,
+                    fd,
+                    0,
+                )
+            }
+            .expect("mmap");
+            p.cast::<u8>()
+        });
+        assert_eq!(mapping.is_some(), sealed, "only a sealed fd is offered");
+        got_info.send(()).expect("signal");
+        let mut b = [0u8; 4];
+        client.region_read(0, 8, &mut b).expect("read by message");
+        assert_eq!(b, [0x40, 0x41, 0x42, 0x43]);
+        if let Some(p) = mapping {
+            // SAFETY: the last byte of the 0x1000-byte mapping made above; the sealed file
+            // still has it (an unsealed, truncated one would SIGBUS here).
+            unsafe {
+                p.add(0xfff).write_volatile(0x5a);
+                assert_eq!(p.add(0xfff).read_volatile(), 0x5a);
+                rustix::mm::munmap(p.cast(), 0x1000).expect("munmap");
+            }
+        }
+        drop(client);
+        let truncated = server.join().expect("join").expect("server script");
+        if sealed {
+            assert_eq!(truncated, Err(rustix::io::Errno::PERM), "F_SEAL_SHRINK");
+        } else {
+            assert_eq!(truncated, Ok(()), "an unsealed file shrinks, unmapped");
+        }
+    }
 }

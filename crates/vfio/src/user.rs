@@ -3,8 +3,9 @@
 //! `breadboard_vfio_user::client`.
 //!
 //! Device info must carry `VFIO_DEVICE_FLAGS_PLATFORM` (checked at connect). Regions whose
-//! info says MMAP come with an fd in the region-info reply and are mapped from it; the others
-//! go through `VFIO_USER_REGION_READ`/`WRITE`. Device-tree hints come from the server's
+//! info says MMAP come with an fd in the region-info reply and are mapped from it (the client
+//! withdraws MMAP when the fd is not sealed against shrinking, so a server cannot make our
+//! mapping fault); the others go through `VFIO_USER_REGION_READ`/`WRITE`. Device-tree hints come from the server's
 //! `"breadboard"` capability in its version reply. DMA windows are announced with the RAM's
 //! memfd, and the client also serves the server's DMA read/write messages from them.
 
@@ -229,6 +230,11 @@ impl Backend for UserBackend {
             1,
             Vec::new(),
         );
+        // The guest's completing write need not wait for the server (as region writes do not):
+        // messages are served in order, and a line still high is signalled again afterwards.
+        if self.client.posted_writes() {
+            return self.client.set_irqs_posted(&set).map_err(convert);
+        }
         self.client.set_irqs(&set, &[]).map_err(convert)
     }
 
@@ -290,11 +296,104 @@ mod tests {
     /// What the scripted server saw: each command with the number of fds it carried.
     type Seen = Vec<(Command, Vec<u8>, usize)>;
 
+    /// A memfd sealed at its size, as the server SDK's `SharedMemory` and breadboard's RAM.
     fn memfd(len: u64) -> OwnedFd {
-        let fd = rustix::fs::memfd_create("bb-user-test", rustix::fs::MemfdFlags::CLOEXEC)
-            .expect("memfd");
+        let fd = unsealed_memfd(len);
+        rustix::fs::fcntl_add_seals(
+            &fd,
+            rustix::fs::SealFlags::SHRINK | rustix::fs::SealFlags::GROW,
+        )
+        .expect("seal");
+        fd
+    }
+
+    fn unsealed_memfd(len: u64) -> OwnedFd {
+        let fd = rustix::fs::memfd_create(
+            "bb-user-test",
+            rustix::fs::MemfdFlags::CLOEXEC | rustix::fs::MemfdFlags::ALLOW_SEALING,
+        )
+        .expect("memfd");
         rustix::fs::ftruncate(&fd, len).expect("ftruncate");
         fd
+    }
+
+    /// A server whose region 0 (0x1000 bytes) is mmap'able from `fd` and answers reads with
+    /// 0x40, 0x41, ... through messages.
+    fn mappable_region_server(fd: OwnedFd) -> (UnixStream, std::thread::JoinHandle<Seen>) {
+        server(move |cmd, m| match cmd {
+            Command::DeviceGetInfo => (device(DEVICE_FLAGS_PLATFORM), vec![]),
+            Command::DeviceGetRegionInfo => {
+                let info = vfio_region_info {
+                    argsz: 32,
+                    flags: REGION_FLAG_READ | REGION_FLAG_WRITE | REGION_FLAG_MMAP,
+                    index: 0,
+                    cap_offset: 0,
+                    size: 0x1000,
+                    offset: 0,
+                };
+                (info.to_bytes(), vec![fd.try_clone().expect("dup")])
+            }
+            Command::RegionRead => {
+                let a = RegionAccess::decode(&m.payload).expect("req");
+                let data = (0..a.count).map(|i| 0x40 + i as u8).collect();
+                let d = RegionData {
+                    offset: a.offset,
+                    region: a.region,
+                    data,
+                };
+                (d.to_bytes(), vec![])
+            }
+            _ => (vec![], vec![]),
+        })
+    }
+
+    #[test]
+    fn test_unsealed_region_fd_is_not_mapped_and_its_shrinking_cannot_fault() {
+        let fd = unsealed_memfd(0x1000);
+        let server_fd = fd.try_clone().expect("dup");
+        let (stream, t) = mappable_region_server(fd);
+        let client = Client::from_stream(stream, "test".into(), config()).expect("connect");
+        let b = UserBackend::from_client(client, "unsealed".into()).expect("backend");
+        // The server could truncate the file after we mapped it (SIGBUS on the next guest
+        // access): the region is offered as not mappable, and goes through messages.
+        let r0 = b.region_info(0).expect("region 0");
+        assert_eq!(r0.flags & REGION_FLAG_MMAP, 0, "MMAP withdrawn");
+        assert!(b.map_region(&r0).expect("map").is_none(), "nothing mapped");
+        rustix::fs::ftruncate(&server_fd, 0).expect("an unsealed file shrinks");
+        let mut buf = [0u8; 4];
+        b.region_read(0, 8, &mut buf).expect("read by message");
+        assert_eq!(buf, [0x40, 0x41, 0x42, 0x43]);
+        assert!(b.client().broken_reason().is_none());
+        drop(b);
+        let seen = t.join().expect("server");
+        assert!(seen.iter().any(|(c, _, _)| *c == Command::RegionRead));
+    }
+
+    #[test]
+    fn test_sealed_region_fd_is_mapped_and_the_server_cannot_shrink_it() {
+        let fd = memfd(0x1000);
+        let server_fd = fd.try_clone().expect("dup");
+        let (stream, t) = mappable_region_server(fd);
+        let client = Client::from_stream(stream, "test".into(), config()).expect("connect");
+        let b = UserBackend::from_client(client, "sealed".into()).expect("backend");
+        let r0 = b.region_info(0).expect("region 0");
+        assert_ne!(r0.flags & REGION_FLAG_MMAP, 0);
+        let m = b.map_region(&r0).expect("map").expect("mapped");
+        assert_eq!(
+            rustix::fs::ftruncate(&server_fd, 0),
+            Err(rustix::io::Errno::PERM),
+            "F_SEAL_SHRINK"
+        );
+        assert!(m.write(0xffc, 4, 0x1234_5678));
+        assert_eq!(
+            m.read(0xffc, 4),
+            Some(0x1234_5678),
+            "the last page is there"
+        );
+        drop(m);
+        drop(b);
+        let seen = t.join().expect("server");
+        assert!(!seen.iter().any(|(c, _, _)| *c == Command::RegionRead));
     }
 
     /// A server that answers the version with DT hints, then every request through `answer`

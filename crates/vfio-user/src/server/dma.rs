@@ -1,6 +1,7 @@
 //! Guest memory as the client shared it: `VFIO_USER_DMA_MAP` windows, each either mapped from
-//! the client's fd (direct access) or reached through `VFIO_USER_DMA_READ`/`DMA_WRITE`
-//! messages to the client. Every access is checked against the windows before any byte moves.
+//! the client's fd (direct access; only an fd sealed against shrinking, which the client cannot
+//! truncate under the mapping) or reached through `VFIO_USER_DMA_READ`/`DMA_WRITE` messages to
+//! the client. Every access is checked against the windows before any byte moves.
 
 use std::collections::BTreeMap;
 use std::os::fd::{AsFd, BorrowedFd};
@@ -84,7 +85,14 @@ struct Mapping {
 unsafe impl Send for Mapping {}
 
 impl Mapping {
-    fn new(fd: BorrowedFd<'_>, offset: u64, len: u64, writable: bool) -> Result<Self, DmaError> {
+    /// Maps `len` bytes of `fd` at `offset`; `Ok(None)` when the fd is large enough but not
+    /// sealed against shrinking (the window then goes through messages).
+    fn new(
+        fd: BorrowedFd<'_>,
+        offset: u64,
+        len: u64,
+        writable: bool,
+    ) -> Result<Option<Self>, DmaError> {
         use rustix::mm::{MapFlags, ProtFlags, mmap};
         let bad = |why| DmaError::BadWindow {
             iova: 0,
@@ -97,6 +105,11 @@ impl Mapping {
         let end = offset.checked_add(len).ok_or(bad("fd offset wraps"))?;
         if u64::try_from(st.st_size).map_or(true, |size| size < end) {
             return Err(bad("fd is smaller than the window"));
+        }
+        // The client keeps its own fd: unless the file can never shrink, it could truncate it
+        // later and our next access would fault.
+        if !crate::seal::cannot_shrink(fd) {
+            return Ok(None);
         }
         let prot = if writable {
             ProtFlags::READ | ProtFlags::WRITE
@@ -117,7 +130,7 @@ impl Mapping {
         }
         .map_err(DmaError::Mmap)?;
         let ptr = NonNull::new(ptr.cast::<u8>()).ok_or(DmaError::Mmap(rustix::io::Errno::FAULT))?;
-        Ok(Self { ptr, len: ulen })
+        Ok(Some(Self { ptr, len: ulen }))
     }
 }
 
@@ -211,12 +224,18 @@ impl Dma {
             return Err(DmaError::Overlap { iova, size });
         }
         let map = match fd {
-            Some((fd, off)) => Some(Mapping::new(fd.as_fd(), off, size, writable).map_err(
-                |e| match e {
+            Some((fd, off)) => {
+                let map = Mapping::new(fd.as_fd(), off, size, writable).map_err(|e| match e {
                     DmaError::BadWindow { why, .. } => DmaError::BadWindow { iova, size, why },
                     other => other,
-                },
-            )?),
+                })?;
+                if map.is_none() {
+                    tracing::warn!(target: "vfio_user",
+                        "DMA window {iova:#x}+{size:#x}: the client's fd is not sealed against \
+                         shrinking (F_SEAL_SHRINK); using DMA_READ/DMA_WRITE messages");
+                }
+                map
+            }
             None => None,
         };
         self.windows.insert(
@@ -379,8 +398,23 @@ mod tests {
     use std::os::fd::OwnedFd;
     use std::sync::{Arc, Mutex};
 
+    /// Guest RAM as breadboard makes it: a memfd sealed at its size.
     fn memfd(size: u64) -> OwnedFd {
-        let fd = rustix::fs::memfd_create(c"guest", rustix::fs::MemfdFlags::CLOEXEC).unwrap();
+        let fd = unsealed_memfd(size);
+        rustix::fs::fcntl_add_seals(
+            &fd,
+            rustix::fs::SealFlags::SHRINK | rustix::fs::SealFlags::GROW,
+        )
+        .unwrap();
+        fd
+    }
+
+    fn unsealed_memfd(size: u64) -> OwnedFd {
+        let fd = rustix::fs::memfd_create(
+            c"guest",
+            rustix::fs::MemfdFlags::CLOEXEC | rustix::fs::MemfdFlags::ALLOW_SEALING,
+        )
+        .unwrap();
         rustix::fs::ftruncate(&fd, size).unwrap();
         fd
     }
@@ -567,6 +601,56 @@ mod tests {
         let mut back = vec![0; 40];
         dma.read(0x10, &mut back).unwrap();
         assert_eq!(back, data);
+    }
+
+    #[test]
+    fn test_unsealed_client_fd_is_not_mapped_and_goes_through_messages() {
+        // The client could truncate this file after DMA_MAP: mapping it would let the next
+        // access fault, so the window is served by DMA_READ/DMA_WRITE messages instead.
+        let fd = unsealed_memfd(0x100);
+        rustix::io::pwrite(&fd, b"from the fd", 0).unwrap();
+        let mem = Arc::new(Mutex::new(vec![0u8; 0x100]));
+        mem.lock().unwrap()[..13].copy_from_slice(b"from messages");
+        let sizes = Arc::new(Mutex::new(Vec::new()));
+        let mut dma = Dma::new();
+        dma.set_transport(
+            Some(Box::new(VecTransport {
+                mem: mem.clone(),
+                sizes: sizes.clone(),
+            })),
+            64,
+        );
+        dma.map(0, 0x100, true, true, Some((fd.as_fd(), 0)))
+            .unwrap();
+        let mut b = [0u8; 13];
+        dma.read(0, &mut b).unwrap();
+        assert_eq!(&b, b"from messages");
+        dma.write(0x20, &[7; 4]).unwrap();
+        assert_eq!(mem.lock().unwrap()[0x20..0x24], [7; 4]);
+        assert_eq!(*sizes.lock().unwrap(), [13, 4], "both went by message");
+        // Shrinking the file now harms nothing: it was never mapped.
+        rustix::fs::ftruncate(&fd, 0).unwrap();
+        dma.read(0, &mut b).unwrap();
+        // A too-small unsealed fd is still refused outright.
+        assert!(matches!(
+            dma.map(0x1000, 0x1000, true, true, Some((fd.as_fd(), 0))),
+            Err(DmaError::BadWindow { .. })
+        ));
+    }
+
+    #[test]
+    fn test_sealed_client_fd_cannot_be_shrunk_under_the_mapping() {
+        let fd = memfd(0x1000);
+        let mut dma = Dma::new();
+        dma.map(0, 0x1000, true, true, Some((fd.as_fd(), 0)))
+            .unwrap();
+        assert_eq!(
+            rustix::fs::ftruncate(&fd, 0),
+            Err(rustix::io::Errno::PERM),
+            "F_SEAL_SHRINK refuses the truncation"
+        );
+        dma.write(0xffc, &[1, 2, 3, 4]).unwrap();
+        assert_eq!(pread(&fd, 0xffc, 4), [1, 2, 3, 4], "mapped, not by message");
     }
 
     #[test]

@@ -5,8 +5,9 @@
 //! The SDK owns everything protocol-shaped: the Unix socket (mode 0600), version negotiation,
 //! device/region/IRQ info (`VFIO_DEVICE_FLAGS_PLATFORM`, region fds for mmap'able regions),
 //! `SET_IRQS` (eventfds, trigger, mask, unmask, disable), `DMA_MAP`/`DMA_UNMAP` (the client's
-//! memfds are mapped so the device reaches guest RAM directly; windows without an fd fall back
-//! to `DMA_READ`/`DMA_WRITE` messages), `REGION_READ`/`REGION_WRITE` and `DEVICE_RESET`.
+//! memfds are mapped so the device reaches guest RAM directly when they are sealed against
+//! shrinking; windows without an fd, or with one the client could truncate, fall back to
+//! `DMA_READ`/`DMA_WRITE` messages), `REGION_READ`/`REGION_WRITE` and `DEVICE_RESET`.
 //!
 //! A device only sees typed calls: its region accesses, with a [`DeviceContext`] through which it
 //! reaches guest memory ([`DmaAccess`]) and drives its interrupt lines ([`IrqOutput`]).

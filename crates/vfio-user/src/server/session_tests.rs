@@ -147,11 +147,51 @@ fn test_unmask_eventfd_resignals_a_line_that_is_still_high() {
     h.join().unwrap();
 }
 
+/// A memfd as guest RAM: sealed at its size (as breadboard's) or not.
+fn guest_ram(size: u64, sealed: bool) -> OwnedFd {
+    use rustix::fs::{MemfdFlags, SealFlags};
+    let ram =
+        rustix::fs::memfd_create(c"ram", MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING).unwrap();
+    rustix::fs::ftruncate(&ram, size).unwrap();
+    if sealed {
+        rustix::fs::fcntl_add_seals(&ram, SealFlags::SHRINK | SealFlags::GROW).unwrap();
+    }
+    ram
+}
+
+#[test]
+fn test_unsealed_client_dma_fd_is_served_by_messages() {
+    let (path, h) = spawn("unsealed-dma", 1);
+    // The fd and the client's own view of the window differ, so the value read tells which
+    // path the server took: its mapping of the fd, or DMA_READ messages the client serves.
+    let ram = guest_ram(0x1000, false);
+    rustix::io::pwrite(&ram, &0x1111_1111u32.to_le_bytes(), 0x10).unwrap();
+    let host = Box::leak(vec![0u8; 0x1000].into_boxed_slice());
+    host[0x10..0x14].copy_from_slice(&0x2222_2222u32.to_le_bytes());
+    let c = Client::connect(&path, ClientConfig::default()).unwrap();
+    let window = crate::client::DmaWindow {
+        iova: 0x4000_0000,
+        size: 0x1000,
+        host: std::ptr::NonNull::new(host.as_mut_ptr()).unwrap(),
+        writable: true,
+    };
+    // SAFETY: the leaked buffer lives for ever.
+    unsafe { c.dma_map(window, Some(ram.as_fd()), 0) }.unwrap();
+    // The client may now shrink its file: the server never mapped it.
+    rustix::fs::ftruncate(&ram, 0).unwrap();
+    w32(&c, 4, 0x4000_0010);
+    let mut v = [0u8; 4];
+    c.region_read(0, 8, &mut v).unwrap();
+    assert_eq!(u32::from_le_bytes(v), 0x2222_2222, "DMA by message");
+    assert!(c.broken_reason().is_none());
+    drop(c);
+    h.join().unwrap();
+}
+
 #[test]
 fn test_reconnect_forgets_windows_and_eventfds_but_keeps_device_state() {
     let (path, h) = spawn("reconnect", 2);
-    let ram = rustix::fs::memfd_create(c"ram", rustix::fs::MemfdFlags::CLOEXEC).unwrap();
-    rustix::fs::ftruncate(&ram, 0x1000).unwrap();
+    let ram = guest_ram(0x1000, true);
     rustix::io::pwrite(&ram, &0x1234_5678u32.to_le_bytes(), 0x10).unwrap();
     let old = efd();
     {
