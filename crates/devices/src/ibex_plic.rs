@@ -305,6 +305,28 @@ impl Device for IbexPlic {
         let threshold = r.u32()?;
         let msip = r.bool()?;
         r.end()?;
+        // Only what the 3-bit fields and the real sources allow (source 0 has no priority).
+        let corrupt = |m: String| Err(breadboard_core::snapshot::SnapshotError::Corrupt(m));
+        if let Some((s, p)) = prio
+            .iter()
+            .enumerate()
+            .find(|&(s, &p)| p & !PRIO_MASK != 0 || (s == 0 && p != 0))
+        {
+            return corrupt(format!("'{}' source {s} has priority {p}", self.name));
+        }
+        if threshold & !PRIO_MASK != 0 {
+            return corrupt(format!("'{}' has threshold {threshold}", self.name));
+        }
+        for bits in [&level, &pending, &claimed, &enable] {
+            for (w, &v) in bits.iter().enumerate() {
+                if v & !self.valid_bits(w) != 0 {
+                    return corrupt(format!(
+                        "'{}' has bits {v:#x} in word {w} for sources that do not exist",
+                        self.name
+                    ));
+                }
+            }
+        }
         self.prio = prio;
         self.level = level;
         self.pending = pending;
@@ -652,5 +674,40 @@ mod tests {
                 &["interrupts ="],
             );
         }
+    }
+
+    #[test]
+    fn test_snapshot_load_refuses_ibex_plic_wide_fields_and_missing_sources() {
+        let mut f = plic(&[]);
+        f.wr(4 * 2, 1);
+        let good = f.dev.snapshot_save().unwrap();
+        let n = u64::from_le_bytes(good[..8].try_into().unwrap()) as usize;
+        let level0 = 8 + 4 * n + 8;
+        let threshold = good.len() - 5;
+        let mut cases = Vec::new();
+        let mut b = good.clone();
+        b[16..20].copy_from_slice(&8u32.to_le_bytes()); // priority 2 past 3 bits
+        cases.push(b);
+        let mut b = good.clone();
+        b[8..12].copy_from_slice(&1u32.to_le_bytes()); // source 0
+        cases.push(b);
+        let mut b = good.clone();
+        b[level0..level0 + 4].copy_from_slice(&1u32.to_le_bytes());
+        cases.push(b);
+        let mut b = good.clone();
+        b[threshold..threshold + 4].copy_from_slice(&8u32.to_le_bytes());
+        cases.push(b);
+        for bad in cases {
+            let r = f.dev.snapshot_load(&bad);
+            assert!(
+                matches!(r, Err(breadboard_core::snapshot::SnapshotError::Corrupt(_))),
+                "{r:?}"
+            );
+        }
+        assert_eq!(f.rd(4 * 2), 1);
+        f.dev.snapshot_load(&good).unwrap();
+        f.wr(IE0_BASE, 1 << 2);
+        f.dev.set_gpio(2, true);
+        assert_eq!(f.rd(CC0), 2);
     }
 }

@@ -321,9 +321,45 @@ impl Device for IbexUart {
     ) -> Result<(), breadboard_core::snapshot::SnapshotError> {
         let mut r = breadboard_core::snapshot::SnapReader::new(data);
         let regs = [r.u32()?, r.u32()?, r.u32()?, r.u32()?, r.u32()?, r.u32()?];
-        let rx = r.bytes()?.iter().copied().collect();
-        let tx = r.bytes()?.iter().copied().collect();
+        let rx: &[u8] = r.bytes()?;
+        let tx: &[u8] = r.bytes()?;
         r.end()?;
+        // Every register within the bits a write can set; the FIFOs within their depth.
+        let names = [
+            "INTR_STATE",
+            "INTR_ENABLE",
+            "CTRL",
+            "FIFO_CTRL",
+            "OVRD",
+            "TIMEOUT_CTRL",
+        ];
+        let masks = [
+            INTR_MASK,
+            INTR_MASK,
+            CTRL_MASK,
+            FIFO_CTRL_LEVELS,
+            0x3,
+            TIMEOUT_MASK,
+        ];
+        for ((name, mask), v) in names.iter().zip(masks).zip(regs) {
+            if v & !mask != 0 {
+                return Err(breadboard_core::snapshot::SnapshotError::Corrupt(format!(
+                    "'{}' {name} {v:#x} has bits the register does not have",
+                    self.name
+                )));
+            }
+        }
+        for (fifo, q) in [("RX", rx), ("TX", tx)] {
+            if q.len() > FIFO_DEPTH {
+                return Err(breadboard_core::snapshot::SnapshotError::Corrupt(format!(
+                    "'{}' {fifo} FIFO holds {} bytes, more than its {FIFO_DEPTH}",
+                    self.name,
+                    q.len()
+                )));
+            }
+        }
+        let rx = rx.iter().copied().collect();
+        let tx = tx.iter().copied().collect();
         [
             self.intr_state,
             self.intr_enable,
@@ -665,5 +701,48 @@ mod tests {
                 &[],
             );
         }
+    }
+
+    fn ibex_blob(regs: [u32; 6], rx: &[u8], tx: &[u8]) -> Vec<u8> {
+        let mut w = breadboard_core::snapshot::SnapWriter::new();
+        for r in regs {
+            w.u32(r);
+        }
+        w.bytes(rx);
+        w.bytes(tx);
+        w.finish()
+    }
+
+    #[test]
+    fn test_snapshot_load_refuses_ibex_uart_fifo_past_depth_and_bad_registers() {
+        let mut f = uart();
+        f.wr(INTR_ENABLE, INTR_TX_EMPTY);
+        let deep = [0u8; FIFO_DEPTH + 1];
+        let cases = [
+            ibex_blob([0; 6], &deep, &[]),
+            ibex_blob([0; 6], &[], &deep),
+            ibex_blob([0x100, 0, 0, 0, 0, 0], &[], &[]),
+            ibex_blob([0, 0, !CTRL_MASK, 0, 0, 0], &[], &[]),
+            ibex_blob([0, 0, 0, FIFO_CTRL_RXRST, 0, 0], &[], &[]),
+            ibex_blob([0, 0, 0, 0, 4, 0], &[], &[]),
+            ibex_blob([0, 0, 0, 0, 0, 1 << 30], &[], &[]),
+        ];
+        for bad in cases {
+            let r = f.dev.snapshot_load(&bad);
+            assert!(
+                matches!(r, Err(breadboard_core::snapshot::SnapshotError::Corrupt(_))),
+                "{r:?}"
+            );
+            assert_eq!(
+                f.rd(INTR_ENABLE),
+                INTR_TX_EMPTY,
+                "a refused state changes nothing"
+            );
+        }
+        // Full FIFOs are fine: FIFO_STATUS reports 32 each.
+        f.dev
+            .snapshot_load(&ibex_blob([0; 6], &[1; FIFO_DEPTH], &[2; FIFO_DEPTH]))
+            .unwrap();
+        assert_eq!(f.rd(FIFO_STATUS), 32 | (32 << 16));
     }
 }

@@ -467,20 +467,71 @@ impl Device for Ns16550a {
         &mut self,
         data: &[u8],
     ) -> Result<(), breadboard_core::snapshot::SnapshotError> {
+        use breadboard_core::snapshot::SnapshotError;
+        // Parsed and checked whole before anything changes: a refused state leaves the UART
+        // as it was.
         let mut r = breadboard_core::snapshot::SnapReader::new(data);
-        self.ier = r.u8()?;
-        self.fcr = r.u8()?;
-        self.lcr = r.u8()?;
-        self.mcr = r.u8()?;
-        self.lsr_errors = r.u8()?;
-        self.msr = r.u8()?;
-        self.scr = r.u8()?;
-        self.rbr = r.u8()?;
-        self.divisor = r.u16()?;
-        self.rx = r.bytes()?.iter().copied().collect();
-        self.thr_ipending = r.bool()?;
-        self.timeout_ipending = r.bool()?;
-        r.end()
+        let [ier, fcr, lcr, mcr, lsr_errors, msr, scr, rbr] = [
+            r.u8()?,
+            r.u8()?,
+            r.u8()?,
+            r.u8()?,
+            r.u8()?,
+            r.u8()?,
+            r.u8()?,
+            r.u8()?,
+        ];
+        let divisor = r.u16()?;
+        let rx = r.bytes()?;
+        let thr_ipending = r.bool()?;
+        let timeout_ipending = r.bool()?;
+        r.end()?;
+        let bad = |what: &str, v: u8| {
+            Err(SnapshotError::Corrupt(format!(
+                "'{}' {what} {v:#x} is not a value the register can hold",
+                self.name
+            )))
+        };
+        if ier & !IER_MASK != 0 {
+            return bad("IER", ier);
+        }
+        // FCR keeps its other bits only with the FIFO enabled.
+        if fcr & !(FCR_FIFO_ENABLE | FCR_DMA_MODE | FCR_TRIGGER) != 0
+            || (fcr != 0 && fcr & FCR_FIFO_ENABLE == 0)
+        {
+            return bad("FCR", fcr);
+        }
+        if mcr & !MCR_MASK != 0 {
+            return bad("MCR", mcr);
+        }
+        if lsr_errors & !LSR_ERRORS != 0 {
+            return bad("LSR error bits", lsr_errors);
+        }
+        let capacity = if fcr & FCR_FIFO_ENABLE != 0 {
+            FIFO_DEPTH
+        } else {
+            1
+        };
+        if rx.len() > capacity {
+            return Err(SnapshotError::Corrupt(format!(
+                "'{}' receive FIFO holds {} bytes, more than its {capacity}",
+                self.name,
+                rx.len()
+            )));
+        }
+        self.ier = ier;
+        self.fcr = fcr;
+        self.lcr = lcr;
+        self.mcr = mcr;
+        self.lsr_errors = lsr_errors;
+        self.msr = msr;
+        self.scr = scr;
+        self.rbr = rbr;
+        self.divisor = divisor;
+        self.rx = rx.iter().copied().collect();
+        self.thr_ipending = thr_ipending;
+        self.timeout_ipending = timeout_ipending;
+        Ok(())
     }
 
     fn regions(&self) -> Vec<RegionSpec> {
@@ -1010,5 +1061,56 @@ mod tests {
                 &[],
             );
         }
+    }
+
+    /// A state blob: registers, divisor, RX FIFO contents, THRE and timeout flags.
+    fn ns_blob(regs: [u8; 8], rx: &[u8]) -> Vec<u8> {
+        let mut w = breadboard_core::snapshot::SnapWriter::new();
+        for r in regs {
+            w.u8(r);
+        }
+        w.u16(1);
+        w.bytes(rx);
+        w.bool(false);
+        w.bool(false);
+        w.finish()
+    }
+
+    #[test]
+    fn test_snapshot_load_refuses_ns16550a_fifo_past_capacity_and_bad_registers() {
+        let mut u = uart();
+        u.wr(REG_SCR, 0x42);
+        let fifo = FCR_FIFO_ENABLE;
+        let cases = [
+            // 17 bytes in a 16-byte FIFO; 2 bytes with the FIFO off (one holding register).
+            ns_blob([0, fifo, 3, 0, 0, 0, 0, 0], &[0x55; FIFO_DEPTH + 1]),
+            ns_blob([0, 0, 3, 0, 0, 0, 0, 0], &[1, 2]),
+            // IER, FCR (trigger without enable), MCR and LSR bits no write can set.
+            ns_blob([0xf0, 0, 3, 0, 0, 0, 0, 0], &[]),
+            ns_blob([0, FCR_TRIGGER, 3, 0, 0, 0, 0, 0], &[]),
+            ns_blob([0, 0, 3, 0xe0, 0, 0, 0, 0], &[]),
+            ns_blob([0, 0, 3, 0, 0x81, 0, 0, 0], &[]),
+        ];
+        for bad in cases {
+            let r = u.dev.snapshot_load(&bad);
+            assert!(
+                matches!(r, Err(breadboard_core::snapshot::SnapshotError::Corrupt(_))),
+                "{r:?}"
+            );
+            assert_eq!(u.rd(REG_SCR), 0x42, "a refused state changes nothing");
+        }
+        // Truncated: refused, and nothing was half-applied (the old code set IER first).
+        let mut cut = ns_blob([0x0f, 0, 3, 0, 0, 0, 0x99, 0], &[]);
+        cut.truncate(4);
+        assert!(u.dev.snapshot_load(&cut).is_err());
+        assert_eq!(u.rd(REG_IER), 0);
+        // A full FIFO is fine, and every byte reads back.
+        u.dev
+            .snapshot_load(&ns_blob([0, fifo, 3, 0, 0, 0, 0, 0], &[7; FIFO_DEPTH]))
+            .unwrap();
+        for _ in 0..FIFO_DEPTH {
+            assert_eq!(u.rd(REG_RBR_THR), 7);
+        }
+        assert_eq!(u64::from(u.rd(REG_LSR) as u8 & LSR_DR), 0);
     }
 }

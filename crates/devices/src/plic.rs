@@ -375,6 +375,46 @@ impl Plic {
             self.name
         );
     }
+
+    /// Refuses restored state no register write or input could produce: priorities and
+    /// thresholds above `num-priorities` (they are WARL), a priority for source 0, and level,
+    /// pending, claimed or enable bits for source 0 or ids past the last source.
+    fn check_state(
+        &self,
+        priority: &[u32],
+        words: [&[u32]; 3],
+        contexts: &[(Vec<u32>, u32)],
+    ) -> Result<(), breadboard_core::snapshot::SnapshotError> {
+        let corrupt = |m: String| Err(breadboard_core::snapshot::SnapshotError::Corrupt(m));
+        for (s, &p) in priority.iter().enumerate() {
+            if p > self.num_priorities || (s == 0 && p != 0) {
+                return corrupt(format!(
+                    "'{}' source {s} has priority {p} (at most {})",
+                    self.name, self.num_priorities
+                ));
+            }
+        }
+        let enables = contexts.iter().map(|(e, _)| e.as_slice());
+        for bits in words.into_iter().chain(enables) {
+            for (w, &v) in bits.iter().enumerate() {
+                if v & !self.valid_bits(w) != 0 {
+                    return corrupt(format!(
+                        "'{}' has bits {v:#x} in word {w} for sources that do not exist",
+                        self.name
+                    ));
+                }
+            }
+        }
+        for (c, (_, th)) in contexts.iter().enumerate() {
+            if *th > self.num_priorities {
+                return corrupt(format!(
+                    "'{}' context {c} has threshold {th} (at most {})",
+                    self.name, self.num_priorities
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 impl Device for Plic {
@@ -412,6 +452,7 @@ impl Device for Plic {
             ctx.push((r.u32s(c.enable.len())?, r.u32()?));
         }
         r.end()?;
+        self.check_state(&priority, [&level, &pending, &claimed], &ctx)?;
         self.priority = priority;
         self.level = level;
         self.pending = pending;
@@ -998,5 +1039,46 @@ mod tests {
                 &[],
             );
         }
+    }
+
+    /// Offsets in a PLIC blob: (priority[1], level word 0, threshold of the last context).
+    fn plic_blob_offsets(blob: &[u8]) -> (usize, usize, usize) {
+        let n = u64::from_le_bytes(blob[..8].try_into().unwrap()) as usize;
+        (12, 8 + 4 * n + 8, blob.len() - 4)
+    }
+
+    #[test]
+    fn test_snapshot_load_refuses_plic_values_past_warl_and_source_range() {
+        let mut f = plic();
+        f.wr(4, 3);
+        let good = f.dev.snapshot_save().unwrap();
+        let (prio1, level0, threshold) = plic_blob_offsets(&good);
+        let max = 7u32; // the default num-priorities
+        let mut cases = Vec::new();
+        let mut b = good.clone();
+        b[prio1..prio1 + 4].copy_from_slice(&(max + 1).to_le_bytes());
+        cases.push(b);
+        let mut b = good.clone();
+        b[8..12].copy_from_slice(&1u32.to_le_bytes()); // priority of source 0
+        cases.push(b);
+        let mut b = good.clone();
+        b[level0..level0 + 4].copy_from_slice(&1u32.to_le_bytes()); // level of source 0
+        cases.push(b);
+        let mut b = good.clone();
+        b[threshold..].copy_from_slice(&u32::MAX.to_le_bytes());
+        cases.push(b);
+        for bad in cases {
+            let r = f.dev.snapshot_load(&bad);
+            assert!(
+                matches!(r, Err(breadboard_core::snapshot::SnapshotError::Corrupt(_))),
+                "{r:?}"
+            );
+        }
+        // Unchanged and working: priority 3 reads back, a claim cycle still runs.
+        assert_eq!(f.rd(4), 3);
+        f.dev.snapshot_load(&good).unwrap();
+        f.wr(enable_off(0), 1 << 1);
+        f.dev.set_gpio(1, true);
+        assert_eq!(f.rd(claim_off(0)), 1);
     }
 }

@@ -17,7 +17,7 @@ use std::io::Write as _;
 use std::rc::Rc;
 
 use breadboard_core::memory::{RamBlock, RegionKind};
-use breadboard_core::{Nanos, SnapReader, SnapWriter, SnapshotError};
+use breadboard_core::{DeviceId, Nanos, SnapReader, SnapWriter, SnapshotError};
 
 use crate::machine::Machine;
 
@@ -317,26 +317,41 @@ impl Machine {
     }
 
     /// Restores a snapshot taken on a machine built from the same description and options.
-    /// The file is checked completely first; on any error the machine is unchanged, except
-    /// that a device refusing its own state (after the checks) leaves a partial restore.
+    /// The file is checked completely first; on any error the machine is unchanged: when a
+    /// hart or device refuses its state (each checks that the state is one it could be in),
+    /// every hart, device, output level and hart line goes back to what it was.
     pub fn snapshot_restore(&mut self, data: &[u8]) -> Result<(), SnapshotError> {
         let p = self.parse_snapshot(data)?;
-        // Harts first: their checks (id, XLEN) can still refuse without side effects.
-        let saved: Vec<Vec<u8>> = self.harts.iter().map(|h| h.save_state()).collect();
+        let ids: Vec<_> = self.device_ids().collect();
+        // What a refusal rolls back to.
+        let saved = Saved {
+            harts: self.harts.iter().map(|h| h.save_state()).collect(),
+            lines: self.hart_irqs.iter().map(|i| i.get()).collect(),
+            levels: ids
+                .iter()
+                .map(|id| {
+                    self.device(*id)
+                        .map(|e| e.outputs.iter().map(|o| o.level()).collect())
+                        .unwrap_or_default()
+                })
+                .collect(),
+            blobs: ids
+                .iter()
+                .map(|id| {
+                    let e = self.device(*id)?;
+                    let d = e.cell.try_borrow().ok()?;
+                    d.snapshot_save().ok()
+                })
+                .collect(),
+        };
+        // Harts first: their checks can still refuse without side effects.
         for (i, (h, (blob, _))) in self.harts.iter_mut().zip(&p.harts).enumerate() {
             if let Err(e) = h.load_state(blob) {
-                for (h, s) in self.harts.iter_mut().zip(&saved) {
-                    let _ = h.load_state(s);
-                }
+                self.roll_back(&ids, &saved);
                 return Err(SnapshotError::Corrupt(format!("hart {i}: {e}")));
             }
         }
-        for (irqs, (_, lines)) in self.hart_irqs.iter().zip(&p.harts) {
-            for bit in 0..64 {
-                irqs.set(bit, (lines >> bit) & 1 != 0);
-            }
-        }
-        let ids: Vec<_> = self.device_ids().collect();
+        self.set_hart_lines(p.harts.iter().map(|(_, l)| *l));
         // Output levels first (they may propagate into other devices' inputs), then each
         // device's own state, which overrides whatever the propagation changed.
         for (id, st) in ids.iter().zip(&p.devices) {
@@ -347,12 +362,9 @@ impl Machine {
             }
         }
         for (id, st) in ids.iter().zip(&p.devices) {
-            if let Some(e) = self.device(*id) {
-                let mut d = e
-                    .cell
-                    .try_borrow_mut()
-                    .map_err(|_| SnapshotError::Io(format!("device '{}' is busy", st.path)))?;
-                d.snapshot_load(&st.blob).map_err(|err| match err {
+            let Some(e) = self.device(*id) else { continue };
+            let r = match e.cell.try_borrow_mut() {
+                Ok(mut d) => d.snapshot_load(&st.blob).map_err(|err| match err {
                     SnapshotError::Unsupported(_) => {
                         SnapshotError::Unsupported(format!("{} ({})", e.path, e.type_name))
                     }
@@ -360,15 +372,16 @@ impl Machine {
                         SnapshotError::Corrupt(format!("device '{}': {m}", st.path))
                     }
                     other => other,
-                })?;
+                }),
+                Err(_) => Err(SnapshotError::Io(format!("device '{}' is busy", st.path))),
+            };
+            if let Err(err) = r {
+                self.roll_back(&ids, &saved);
+                return Err(err);
             }
         }
         // Device-driven hart lines again: output propagation above may have touched them.
-        for (irqs, (_, lines)) in self.hart_irqs.iter().zip(&p.harts) {
-            for bit in 0..64 {
-                irqs.set(bit, (lines >> bit) & 1 != 0);
-            }
-        }
+        self.set_hart_lines(p.harts.iter().map(|(_, l)| *l));
         for ((_, _, block), (name, _, bytes)) in self.ram_blocks().iter().zip(&p.ram) {
             block
                 .write(0, bytes)
@@ -377,5 +390,134 @@ impl Machine {
         self.clock.restore_time(p.time);
         self.timers.restore(&p.timers);
         Ok(())
+    }
+}
+
+/// The state `snapshot_restore` returns to when a hart or device refuses its part.
+struct Saved {
+    harts: Vec<Vec<u8>>,
+    lines: Vec<u64>,
+    levels: Vec<Vec<bool>>,
+    /// `None` for a device that cannot save (it refused the snapshot when it was written).
+    blobs: Vec<Option<Vec<u8>>>,
+}
+
+impl Machine {
+    fn set_hart_lines(&self, lines: impl Iterator<Item = u64>) {
+        for (irqs, lines) in self.hart_irqs.iter().zip(lines) {
+            for bit in 0..64 {
+                irqs.set(bit, (lines >> bit) & 1 != 0);
+            }
+        }
+    }
+
+    /// Undoes a partial restore: every output gets its saved level back, then every device
+    /// its saved state (restored outputs propagate into other devices' inputs, so any device
+    /// may have changed), every hart its state and lines.
+    fn roll_back(&mut self, ids: &[DeviceId], saved: &Saved) {
+        for (id, levels) in ids.iter().zip(&saved.levels) {
+            if let Some(e) = self.device(*id) {
+                for (o, l) in e.outputs.iter().zip(levels) {
+                    o.set(*l);
+                }
+            }
+        }
+        for (id, blob) in ids.iter().zip(&saved.blobs) {
+            if let (Some(e), Some(blob)) = (self.device(*id), blob)
+                && let Ok(mut d) = e.cell.try_borrow_mut()
+            {
+                // The device's own state a moment ago: it loads back.
+                let _ = d.snapshot_load(blob);
+            }
+        }
+        for (h, s) in self.harts.iter_mut().zip(&saved.harts) {
+            let _ = h.load_state(s);
+        }
+        self.set_hart_lines(saved.lines.iter().copied());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+    use super::*;
+    use crate::{BootOptions, Firmware, MachineOptions};
+    use breadboard_core::{ChardevRegistry, DriveRegistry, TypeRegistry};
+
+    fn virt() -> Machine {
+        let mut r = TypeRegistry::new();
+        breadboard_devices::register_builtin(&mut r);
+        let opts = MachineOptions {
+            machine: "virt".into(),
+            smp: Some(2),
+            icount_shift: Some(0),
+            ..Default::default()
+        };
+        let mut m = Machine::create(
+            &opts,
+            r,
+            Rc::new(ChardevRegistry::default()),
+            Rc::new(DriveRegistry::default()),
+        )
+        .unwrap();
+        m.finish(&BootOptions {
+            firmware: Firmware::None,
+            ..Default::default()
+        })
+        .unwrap();
+        m.system_reset().unwrap();
+        m
+    }
+
+    fn u64_at(b: &[u8], at: usize) -> usize {
+        u64::from_le_bytes(b[at..at + 8].try_into().unwrap()) as usize
+    }
+
+    /// `file` with the blob of its last device replaced by `blob`.
+    fn with_last_device_blob(file: &[u8], blob: &[u8]) -> Vec<u8> {
+        let mut at = 6 + 4;
+        at += 8 + u64_at(file, at); // fingerprint
+        at += 8 + 8; // its hash, time
+        at += 8 + 24 * u64_at(file, at); // timers
+        let devices = u64_at(file, at);
+        at += 8;
+        let mut last = (0, 0);
+        for _ in 0..devices {
+            at += 8 + u64_at(file, at); // path
+            last = (at, u64_at(file, at));
+            at += 8 + last.1;
+            at += 8 + u64_at(file, at); // levels
+        }
+        let mut out = file[..last.0].to_vec();
+        out.extend_from_slice(&(blob.len() as u64).to_le_bytes());
+        out.extend_from_slice(blob);
+        out.extend_from_slice(&file[last.0 + 8 + last.1..]);
+        out
+    }
+
+    #[test]
+    fn test_snapshot_restore_rolls_back_when_a_device_refuses_its_state() {
+        let mut a = virt();
+        a.harts[0].set_x(5, 0x1234);
+        a.harts[1].set_pc(0x8000_0100);
+        let file = a.snapshot_bytes().unwrap();
+        a.snapshot_restore(&file).unwrap();
+        let mut b = virt();
+        b.harts[0].set_x(5, 0x5678);
+        let before = b.snapshot_bytes().unwrap();
+        // The harts (restored first) and every device before the last accept their state;
+        // the last device refuses a one-byte blob.
+        let bad = with_last_device_blob(&file, &[0xff]);
+        let err = b.snapshot_restore(&bad).unwrap_err();
+        assert!(matches!(err, SnapshotError::Corrupt(_)), "{err:?}");
+        assert_eq!(b.harts[0].x(5), 0x5678, "the hart state was rolled back");
+        assert_eq!(
+            b.snapshot_bytes().unwrap(),
+            before,
+            "the machine is unchanged"
+        );
+        // The intact file still restores.
+        b.snapshot_restore(&file).unwrap();
+        assert_eq!(b.harts[0].x(5), 0x1234);
     }
 }

@@ -8,7 +8,7 @@
 
 use crate::hart::Hart;
 use crate::insn::Xlen;
-use crate::state::Priv;
+use crate::state::{MENVCFG_STCE, Priv, State, irq, ms};
 
 const MAGIC: &[u8; 4] = b"HART";
 const VERSION: u32 = 2;
@@ -169,6 +169,18 @@ impl Hart {
         if !r.d.is_empty() {
             return Err("hart state has trailing bytes".into());
         }
+        check_state(
+            &self.st,
+            &Restored {
+                pc,
+                x: &x,
+                fcsr,
+                prv,
+                csrs: &csrs,
+                pmpcfg: &pmpcfg,
+                pmpaddr: &pmpaddr,
+            },
+        )?;
         let s = &mut self.st;
         s.pc = pc;
         s.x = x;
@@ -215,6 +227,161 @@ impl Hart {
     }
 }
 
+/// The parts of a parsed hart state that have invariants the interpreter relies on.
+struct Restored<'a> {
+    pc: u64,
+    x: &'a [u64; 32],
+    fcsr: u32,
+    prv: Priv,
+    /// In `save_state` order.
+    csrs: &'a [u64; 22],
+    pmpcfg: &'a [u8; 64],
+    pmpaddr: &'a [u64; 64],
+}
+
+/// Refuses a state this hart could never be in: the interpreter and the CSR code assume x0 is
+/// 0, RV32 registers are sign-extended, WARL fields hold legal values, and modes and features
+/// the hart lacks are never in use. Each check names the field, so a corrupt file says where.
+fn check_state(st: &State, r: &Restored<'_>) -> Result<(), String> {
+    let bad = |what: &str, v: u64| Err(format!("hart state has an impossible {what} {v:#x}"));
+    let rv32 = st.xlen == Xlen::Rv32;
+    let sx = |v: u64| if rv32 { v as i32 as i64 as u64 } else { v };
+    let [
+        misa,
+        mstatus,
+        _mie,
+        _mip_sw,
+        medeleg,
+        mideleg,
+        mtvec,
+        mepc,
+        _mcause,
+        _mtval,
+        _mscratch,
+        mcounteren,
+        mcountinhibit,
+        menvcfg,
+        stvec,
+        sepc,
+        _scause,
+        _stval,
+        _sscratch,
+        scounteren,
+        senvcfg,
+        satp,
+    ] = *r.csrs;
+    if r.x[0] != 0 {
+        return bad("x0", r.x[0]);
+    }
+    if let Some((i, v)) = r.x.iter().enumerate().find(|(_, v)| sx(**v) != **v) {
+        return bad(&format!("RV32 x{i} (not sign-extended)"), *v);
+    }
+    if st.wrap(r.pc) != r.pc || r.pc & 1 != 0 {
+        return bad("pc", r.pc);
+    }
+    if r.fcsr > 0xff {
+        return bad("fcsr", u64::from(r.fcsr));
+    }
+    let prv_ok = match r.prv {
+        Priv::Machine => true,
+        Priv::Supervisor => st.ext.s,
+        Priv::User => st.ext.u,
+    };
+    if !prv_ok {
+        return bad("privilege", r.prv as u64);
+    }
+    if misa != st.misa {
+        return bad("misa", misa);
+    }
+    // mstatus: only the fields this hart implements; UXL/SXL as reset sets them (read-only);
+    // MPP a mode the hart has.
+    let mut fields = ms::MIE | ms::MPIE | ms::MPP | ms::FS;
+    if st.ext.u {
+        fields |= ms::MPRV | ms::TW;
+    }
+    if st.ext.s {
+        fields |= ms::SIE | ms::SPIE | ms::SPP | ms::SUM | ms::MXR | ms::TVM | ms::TSR;
+    }
+    let mut xl = 0;
+    if !rv32 {
+        if st.ext.u {
+            xl |= 2 << 32;
+        }
+        if st.ext.s {
+            xl |= 2 << 34;
+        }
+    }
+    let mpp_ok = match (mstatus & ms::MPP) >> ms::MPP_SHIFT {
+        3 => true,
+        1 => st.ext.s,
+        0 => st.ext.u,
+        _ => false,
+    };
+    if mstatus & !fields != xl || !mpp_ok {
+        return bad("mstatus", mstatus);
+    }
+    // Delegation only to an S-mode the hart has, of the causes and interrupts that can be.
+    let (medeleg_bits, mideleg_bits) = if st.ext.s {
+        (0xb3ff, (1 << irq::SSI) | (1 << irq::STI) | (1 << irq::SEI))
+    } else {
+        (0, 0)
+    };
+    if medeleg & !medeleg_bits != 0 {
+        return bad("medeleg", medeleg);
+    }
+    if mideleg & !mideleg_bits != 0 {
+        return bad("mideleg", mideleg);
+    }
+    for (name, v) in [("mtvec", mtvec), ("stvec", stvec)] {
+        if v & 3 >= 2 || st.wrap(v) != v {
+            return bad(name, v);
+        }
+    }
+    let epc_mask = st.wrap(if st.ext.c { !1u64 } else { !3u64 });
+    for (name, v) in [("mepc", mepc), ("sepc", sepc)] {
+        if v & !epc_mask != 0 {
+            return bad(name, v);
+        }
+    }
+    if mcounteren > 0xffff_ffff || scounteren > 0xffff_ffff {
+        return bad("counter enable", mcounteren | scounteren);
+    }
+    if mcountinhibit & !0xffff_fffd != 0 {
+        return bad("mcountinhibit", mcountinhibit);
+    }
+    let stce = if st.ext.sstc { MENVCFG_STCE } else { 0 };
+    if menvcfg & !stce != 0 {
+        return bad("menvcfg", menvcfg);
+    }
+    if senvcfg != 0 {
+        return bad("senvcfg", senvcfg);
+    }
+    // satp: Bare on a hart without S; else a supported mode, the PPN in range, no ASID.
+    let satp_ok = if !st.ext.s {
+        satp == 0
+    } else if rv32 {
+        satp & !((1u64 << 31) | ((1u64 << 22) - 1)) == 0
+    } else {
+        matches!(satp >> 60, 0 | 8 | 9) && satp & ((1u64 << 60) - (1u64 << 44)) == 0
+    };
+    if !satp_ok {
+        return bad("satp", satp);
+    }
+    // PMP: entries past the implemented ones are 0; no reserved bits, no R=0,W=1; addresses
+    // within the address register's width.
+    let addr_mask = if rv32 { 0xffff_ffff } else { (1u64 << 54) - 1 };
+    for (i, (&cfg, &addr)) in r.pmpcfg.iter().zip(r.pmpaddr.iter()).enumerate() {
+        let implemented = i < usize::from(st.pmp_entries);
+        if (!implemented && (cfg != 0 || addr != 0)) || cfg & 0x60 != 0 || cfg & 3 == 2 {
+            return bad(&format!("pmp{i}cfg"), u64::from(cfg));
+        }
+        if addr & !addr_mask != 0 {
+            return bad(&format!("pmpaddr{i}"), addr);
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -256,5 +423,60 @@ mod tests {
         let mut c = Hart::new(config);
         c.load_state(&v1).unwrap();
         assert_eq!(c.read_csr(crate::csr::STIMECMP, 0), Some(0));
+    }
+
+    #[test]
+    fn test_snapshot_load_refuses_hart_states_the_hart_cannot_be_in() {
+        let mut config = HartConfig::rv64(0, 0x8000_0000);
+        config.extensions = crate::Extensions::GCSU;
+        let mut a = Hart::new(config.clone());
+        a.st.x[5] = 42;
+        let good = a.save_state();
+        // Offsets: magic 4, version 4, id 8, xlen 1, pc 8, x 32*8, f 32*8, fcsr 4, prv 1, then
+        // misa, mstatus, ... (u64 each).
+        let pc = 17;
+        let x0 = pc + 8;
+        let fcsr = x0 + 64 * 8;
+        let csr = |i: usize| fcsr + 4 + 1 + 8 * i;
+        let set = |off: usize, v: u64| {
+            let mut b = good.clone();
+            b[off..off + 8].copy_from_slice(&v.to_le_bytes());
+            b
+        };
+        let mpp_reserved = set(csr(1), a.st.mstatus | (2 << 11));
+        let cases = [
+            set(x0, 1),                            // x0 not zero
+            set(pc, 0x8000_0001),                  // odd pc
+            set(csr(0), 0),                        // misa of another hart
+            mpp_reserved,                          // mstatus.MPP = 2
+            set(csr(1), a.st.mstatus ^ (3 << 32)), // UXL changed
+            set(csr(6), 0x8000_0002),              // mtvec mode 2
+            set(csr(21), 5 << 60),                 // satp mode 5
+        ];
+        for bad in cases {
+            assert!(a.load_state(&bad).is_err());
+        }
+        let mut b = good.clone();
+        b[fcsr..fcsr + 4].copy_from_slice(&0x100u32.to_le_bytes());
+        assert!(a.load_state(&b).is_err());
+        // Refused states change nothing; the good one still loads.
+        assert_eq!(a.save_state(), good);
+        a.load_state(&good).unwrap();
+    }
+
+    #[test]
+    fn test_snapshot_load_refuses_rv32_registers_that_are_not_sign_extended() {
+        let mut a = Hart::new(HartConfig::rv32(0, 0x8000_0000));
+        a.set_x(1, 0x8000_0000);
+        let good = a.save_state();
+        let x1 = 17 + 8 + 8;
+        let mut bad = good.clone();
+        bad[x1..x1 + 8].copy_from_slice(&0x8000_0000u64.to_le_bytes());
+        assert!(a.load_state(&bad).unwrap_err().contains("x1"));
+        let mut bad = good.clone();
+        bad[17..25].copy_from_slice(&0x1_8000_0000u64.to_le_bytes());
+        assert!(a.load_state(&bad).is_err());
+        a.load_state(&good).unwrap();
+        assert_eq!(a.x(1), 0x8000_0000);
     }
 }

@@ -562,12 +562,36 @@ impl Device for VirtioBackend {
             ));
         }
         let mut queues = self.queues.clone();
-        for q in &mut queues {
-            q.snapshot_load(&mut r)?;
+        for (i, q) in queues.iter_mut().enumerate() {
+            q.snapshot_load(&mut r, &self.dma).map_err(|e| match e {
+                breadboard_core::snapshot::SnapshotError::Corrupt(m) => {
+                    breadboard_core::snapshot::SnapshotError::Corrupt(format!("virtqueue {i}: {m}"))
+                }
+                other => other,
+            })?;
         }
         let inner = r.bytes()?;
         r.end()?;
+        // What the device could never have reached: FEATURES_OK is only ever set with features
+        // it offered, VERSION_1 among them; InterruptStatus has two bits.
+        let offered = self.device_features();
+        if status & status::FEATURES_OK != 0
+            && (driver_features & !offered != 0 || driver_features & feature::VERSION_1 == 0)
+        {
+            return Err(breadboard_core::snapshot::SnapshotError::Corrupt(format!(
+                "negotiated features {driver_features:#x} were never offered (offered {offered:#x}, VERSION_1 required)"
+            )));
+        }
+        if isr & !(INT_USED_RING | INT_CONFIG) != 0 {
+            return Err(breadboard_core::snapshot::SnapshotError::Corrupt(format!(
+                "interrupt status {isr:#x} has bits that do not exist"
+            )));
+        }
         self.inner.snapshot_load(inner)?;
+        if status & status::FEATURES_OK != 0 {
+            // The device-type logic learns the negotiated features as at FEATURES_OK.
+            self.inner.set_driver_features(driver_features);
+        }
         self.status = status;
         self.driver_features = driver_features;
         self.isr = isr;
@@ -720,5 +744,109 @@ fn backend_type(
         compatible: &[],
         props,
         factory,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+    use super::testutil::{Bench, Buf, Driver};
+    use super::*;
+    use breadboard_core::snapshot::SnapshotError;
+
+    /// Byte offset of queue 0's fields in a backend blob: status u32, driver features u64,
+    /// ISR u32, config generation u32, errors u64, queue count u64.
+    const Q0: usize = 4 + 8 + 4 + 4 + 8 + 8;
+    /// Inside a queue: num u32, size u16, ready bool, then desc, avail, used (u64 each).
+    const Q_SIZE: usize = 4;
+    const Q_READY: usize = 6;
+    const Q_DESC: usize = 7;
+    const Q_AVAIL: usize = 15;
+    const Q_USED: usize = 23;
+
+    fn rng(b: &mut Bench) -> Driver {
+        let mut d = b.device(&rng::device_type(), &[("seed", "5")]);
+        d.init();
+        d
+    }
+
+    fn blob(d: &Driver) -> Vec<u8> {
+        d.backend.borrow().snapshot_save().unwrap()
+    }
+
+    fn load(d: &Driver, data: &[u8]) -> Result<(), SnapshotError> {
+        d.backend.borrow_mut().snapshot_load(data)
+    }
+
+    /// The device still serves a request after refusing a state.
+    fn still_works(d: &mut Driver) {
+        let head = d.submit(0, &[Buf::w(d.data(0), 16)]);
+        d.notify(0);
+        let used = d.used(0);
+        assert_eq!(used.len(), 1);
+        assert_eq!(used[0].0, u32::from(head));
+        assert_eq!(d.error_count(), 0);
+    }
+
+    fn assert_corrupt(r: Result<(), SnapshotError>) {
+        assert!(matches!(r, Err(SnapshotError::Corrupt(_))), "{r:?}");
+    }
+
+    #[test]
+    fn test_snapshot_load_refuses_ready_queue_ring_address_that_overflows() {
+        let mut b = Bench::new();
+        let mut d = rng(&mut b);
+        let good = blob(&d);
+        for (field, v) in [
+            (Q_AVAIL, u64::MAX - 1),
+            (Q_USED, u64::MAX - 3),
+            (Q_DESC, u64::MAX - 15),
+        ] {
+            let mut bad = good.clone();
+            bad[Q0 + field..Q0 + field + 8].copy_from_slice(&v.to_le_bytes());
+            assert_corrupt(load(&d, &bad));
+        }
+        still_works(&mut d);
+    }
+
+    #[test]
+    fn test_snapshot_load_refuses_ready_queue_outside_ram_or_misaligned() {
+        let mut b = Bench::new();
+        let mut d = rng(&mut b);
+        let good = blob(&d);
+        let desc = u64::from_le_bytes(good[Q0 + Q_DESC..Q0 + Q_DESC + 8].try_into().unwrap());
+        for (field, v) in [(Q_DESC, desc + 8), (Q_AVAIL, 0x1000), (Q_USED, 0)] {
+            let mut bad = good.clone();
+            bad[Q0 + field..Q0 + field + 8].copy_from_slice(&v.to_le_bytes());
+            assert_corrupt(load(&d, &bad));
+        }
+        // Not ready with a size in use.
+        let mut bad = good.clone();
+        bad[Q0 + Q_READY] = 0;
+        assert_corrupt(load(&d, &bad));
+        // Ready with a size that is not a power of two.
+        let mut bad = good.clone();
+        bad[Q0 + Q_SIZE..Q0 + Q_SIZE + 2].copy_from_slice(&3u16.to_le_bytes());
+        assert_corrupt(load(&d, &bad));
+        still_works(&mut d);
+    }
+
+    #[test]
+    fn test_snapshot_load_refuses_features_never_negotiated_and_unknown_isr_bits() {
+        let mut b = Bench::new();
+        let mut d = rng(&mut b);
+        let good = blob(&d);
+        // FEATURES_OK with a feature the device does not offer (EVENT_IDX), or without
+        // VERSION_1.
+        for f in [feature::VERSION_1 | feature::EVENT_IDX, 0] {
+            let mut bad = good.clone();
+            bad[4..12].copy_from_slice(&f.to_le_bytes());
+            assert_corrupt(load(&d, &bad));
+        }
+        let mut bad = good.clone();
+        bad[12..16].copy_from_slice(&4u32.to_le_bytes());
+        assert_corrupt(load(&d, &bad));
+        load(&d, &good).unwrap();
+        still_works(&mut d);
     }
 }

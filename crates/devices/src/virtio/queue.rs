@@ -398,10 +398,13 @@ impl Queue {
         w.bool(self.used_pending);
     }
 
-    /// Restores what `snapshot_save` wrote (`max_size` stays as built).
+    /// Restores what `snapshot_save` wrote (`max_size` stays as built). A ready queue must be
+    /// one QueueReady would have accepted (size, alignment, all parts in `mem`'s RAM): the ring
+    /// accessors rely on that and are not re-checked per access. A stopped queue has size 0.
     pub fn snapshot_load(
         &mut self,
         r: &mut breadboard_core::snapshot::SnapReader<'_>,
+        mem: &GuestMemory,
     ) -> Result<(), breadboard_core::snapshot::SnapshotError> {
         let num = r.u32()?;
         let size = r.u16()?;
@@ -409,10 +412,20 @@ impl Queue {
         let addrs = (r.u64()?, r.u64()?, r.u64()?);
         let next = (r.u16()?, r.u16()?);
         let flags = (r.bool()?, r.bool()?);
-        if size > self.max_size || (ready && !size.is_power_of_two()) {
+        let size_ok = if ready {
+            size != 0 && size <= self.max_size && size.is_power_of_two()
+        } else {
+            size == 0
+        };
+        if !size_ok {
             return Err(breadboard_core::snapshot::SnapshotError::Corrupt(format!(
-                "bad virtqueue size {size}"
+                "bad virtqueue size {size} (ready: {ready}, maximum {})",
+                self.max_size
             )));
+        }
+        if ready {
+            check_layout(mem, size, addrs.0, addrs.1, addrs.2)
+                .map_err(|e| breadboard_core::snapshot::SnapshotError::Corrupt(e.to_string()))?;
         }
         self.num = num;
         self.size = size;
@@ -515,25 +528,7 @@ impl Queue {
                 size: self.num,
                 max: self.max_size,
             })?;
-        let n = u64::from(size);
-        // flags + idx + ring (+ used_event/avail_event, not used without EVENT_IDX but
-        // drivers lay it out anyway).
-        let parts = [
-            (
-                "descriptor table",
-                self.desc_addr,
-                DESC_SIZE * n,
-                DESC_ALIGN,
-            ),
-            ("driver ring", self.avail_addr, 4 + 2 * n + 2, AVAIL_ALIGN),
-            ("device ring", self.used_addr, 4 + 8 * n + 2, USED_ALIGN),
-        ];
-        for (part, addr, len, align) in parts {
-            if !addr.is_multiple_of(align) {
-                return Err(QueueError::Misaligned { part, addr, align });
-            }
-            check_ram(mem, part, addr, len)?;
-        }
+        check_layout(mem, size, self.desc_addr, self.avail_addr, self.used_addr)?;
         self.size = size;
         self.next_avail = 0;
         self.next_used = 0;
@@ -803,6 +798,33 @@ fn check_range(
     for a in [addr, last] {
         mem.read(a, &mut b)
             .map_err(|e| ring_err(what, addr, len, e))?;
+    }
+    Ok(())
+}
+
+/// The checks of QueueReady on a queue of `size` entries with its three parts at these
+/// addresses: each aligned as §2.7 requires and wholly in guest RAM (so no part wraps the
+/// address space).
+fn check_layout(
+    mem: &GuestMemory,
+    size: u16,
+    desc: u64,
+    avail: u64,
+    used: u64,
+) -> Result<(), QueueError> {
+    let n = u64::from(size);
+    // flags + idx + ring (+ used_event/avail_event, not used without EVENT_IDX but
+    // drivers lay it out anyway).
+    let parts = [
+        ("descriptor table", desc, DESC_SIZE * n, DESC_ALIGN),
+        ("driver ring", avail, 4 + 2 * n + 2, AVAIL_ALIGN),
+        ("device ring", used, 4 + 8 * n + 2, USED_ALIGN),
+    ];
+    for (part, addr, len, align) in parts {
+        if !addr.is_multiple_of(align) {
+            return Err(QueueError::Misaligned { part, addr, align });
+        }
+        check_ram(mem, part, addr, len)?;
     }
     Ok(())
 }
