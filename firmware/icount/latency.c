@@ -8,7 +8,8 @@
  * off.
  * Build: see firmware/Makefile (riscv64-unknown-elf-gcc). */
 
-#define UART0 ((volatile unsigned char *)0x10000000UL)
+#include "../common/virt_uart.h"
+
 #define CLINT 0x2000000UL
 #define MTIMECMP0 (*(volatile unsigned long *)(CLINT + 0x4000))
 #define MTIME (*(volatile unsigned long *)(CLINT + 0xbff8))
@@ -16,31 +17,6 @@
 
 static volatile unsigned long fired_at;
 static volatile int fired;
-
-static void putc_(char c)
-{
-    while ((UART0[5] & 0x20) == 0) {
-    }
-    UART0[0] = (unsigned char)c;
-}
-
-static void puts_(const char *s)
-{
-    while (*s)
-        putc_(*s++);
-}
-
-static void putdec(unsigned long v)
-{
-    char buf[24];
-    int i = 0;
-    do {
-        buf[i++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    while (i)
-        putc_(buf[--i]);
-}
 
 #define CSR_STIMECMP 0x14d
 #define CSR_MENVCFG 0x30a

@@ -6,7 +6,8 @@
  * check that a restored run prints exactly what an uninterrupted one does.
  * Build: see firmware/Makefile (riscv64-unknown-elf-gcc). */
 
-#define UART0 ((volatile unsigned char *)0x10000000UL)
+#include "../common/virt_uart.h"
+
 #define CLINT 0x2000000UL
 #define MTIMECMP(h) (*(volatile unsigned long *)(CLINT + 0x4000 + 8 * (h)))
 #define MTIME (*(volatile unsigned long *)(CLINT + 0xbff8))
@@ -29,31 +30,6 @@ static void take(void)
 static void give(void)
 {
     __atomic_store_n(&lock, 0, __ATOMIC_RELEASE);
-}
-
-static void putc_(char c)
-{
-    while ((UART0[5] & 0x20) == 0) {
-    }
-    UART0[0] = (unsigned char)c;
-}
-
-static void puts_(const char *s)
-{
-    while (*s)
-        putc_(*s++);
-}
-
-static void putdec(unsigned long v)
-{
-    char buf[24];
-    int i = 0;
-    do {
-        buf[i++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    while (i)
-        putc_(buf[--i]);
 }
 
 static unsigned long hartid(void)

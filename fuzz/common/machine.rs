@@ -28,35 +28,9 @@ pub const RAM_SIZE: u64 = 1 << 20;
 /// The virtio-mmio transports of `virt` (virtio0..virtio7).
 pub const VIRTIO_BASE: u64 = 0x1000_1000;
 
-/// A little byte reader that yields zeros when the input runs out.
-pub struct Input<'a>(pub &'a [u8]);
-
-impl Input<'_> {
-    pub fn u8(&mut self) -> u8 {
-        match self.0.split_first() {
-            Some((&b, rest)) => {
-                self.0 = rest;
-                b
-            }
-            None => 0,
-        }
-    }
-    pub fn u16(&mut self) -> u16 {
-        u16::from_le_bytes([self.u8(), self.u8()])
-    }
-    pub fn u32(&mut self) -> u32 {
-        u32::from(self.u16()) | (u32::from(self.u16()) << 16)
-    }
-    pub fn u64(&mut self) -> u64 {
-        u64::from(self.u32()) | (u64::from(self.u32()) << 32)
-    }
-    pub fn bytes(&mut self, n: usize) -> &[u8] {
-        let n = n.min(self.0.len());
-        let (a, b) = self.0.split_at(n);
-        self.0 = b;
-        a
-    }
-}
+#[path = "input.rs"]
+mod input;
+pub use input::Input;
 
 /// The machine under test.
 pub struct Fuzz {

@@ -21,34 +21,9 @@ pub const RAM_BASE: u64 = 0x8000_0000;
 pub const RAM_SIZE: u64 = 0x1_0000;
 pub const MMIO_BASE: u64 = 0x1000_1000;
 
-pub struct Input<'a>(pub &'a [u8]);
-
-impl Input<'_> {
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-    pub fn u8(&mut self) -> u8 {
-        match self.0.split_first() {
-            Some((&b, rest)) => {
-                self.0 = rest;
-                b
-            }
-            None => 0,
-        }
-    }
-    pub fn u16(&mut self) -> u16 {
-        u16::from_le_bytes([self.u8(), self.u8()])
-    }
-    pub fn u32(&mut self) -> u32 {
-        u32::from(self.u16()) | (u32::from(self.u16()) << 16)
-    }
-    pub fn bytes(&mut self, n: usize) -> &[u8] {
-        let n = n.min(self.0.len());
-        let (a, b) = self.0.split_at(n);
-        self.0 = b;
-        a
-    }
-}
+#[path = "input.rs"]
+mod input;
+pub use input::Input;
 
 pub struct VirtioBench {
     pub space: AddressSpace,

@@ -120,13 +120,7 @@ impl IbexPlic {
 
     /// Bits of word `w` that are real sources (source 0 and ids past the last are 0).
     fn valid_bits(&self, w: usize) -> u32 {
-        let mut m = if w == 0 { !1u32 } else { u32::MAX };
-        let first = w * 32;
-        let keep = (self.num_sources + 1).saturating_sub(first);
-        if keep < 32 {
-            m &= (1u32 << keep) - 1;
-        }
-        m
+        crate::plic::source_mask(self.num_sources, w)
     }
 
     fn decode(&self, offset: u64) -> Option<Reg> {
@@ -317,16 +311,11 @@ impl Device for IbexPlic {
         if threshold & !PRIO_MASK != 0 {
             return corrupt(format!("'{}' has threshold {threshold}", self.name));
         }
-        for bits in [&level, &pending, &claimed, &enable] {
-            for (w, &v) in bits.iter().enumerate() {
-                if v & !self.valid_bits(w) != 0 {
-                    return corrupt(format!(
-                        "'{}' has bits {v:#x} in word {w} for sources that do not exist",
-                        self.name
-                    ));
-                }
-            }
-        }
+        crate::plic::check_source_words(
+            &self.name,
+            self.num_sources,
+            [&level, &pending, &claimed, &enable].map(Vec::as_slice),
+        )?;
         self.prio = prio;
         self.level = level;
         self.pending = pending;

@@ -156,6 +156,37 @@ fn parse_hart_config(config: &str, harts: usize) -> Result<Vec<(usize, Mode)>, S
     Ok(contexts)
 }
 
+/// Mask of the bits of word `w` of a source bitmap (pending, enable, ...) that name real
+/// sources: source 0 and ids past `num_sources` are hardwired to 0. Shared with `ibex_plic`,
+/// which has the same layout.
+pub(crate) fn source_mask(num_sources: usize, w: usize) -> u32 {
+    let mut m = if w == 0 { !1u32 } else { u32::MAX };
+    let keep = (num_sources + 1).saturating_sub(w * 32);
+    if keep < 32 {
+        m &= (1u32 << keep) - 1;
+    }
+    m
+}
+
+/// Refuses restored source bitmaps with bits no write or input could set (source 0, ids past
+/// `num_sources`).
+pub(crate) fn check_source_words<'a>(
+    name: &str,
+    num_sources: usize,
+    bitmaps: impl IntoIterator<Item = &'a [u32]>,
+) -> Result<(), breadboard_core::snapshot::SnapshotError> {
+    for bits in bitmaps {
+        for (w, &v) in bits.iter().enumerate() {
+            if v & !source_mask(num_sources, w) != 0 {
+                return Err(breadboard_core::snapshot::SnapshotError::Corrupt(format!(
+                    "'{name}' has bits {v:#x} in word {w} for sources that do not exist"
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
 impl Plic {
     fn new(
         name: &str,
@@ -194,24 +225,9 @@ impl Plic {
         (1..=self.num_sources).contains(&s)
     }
 
-    /// Mask of the bits of word `w` that are real sources (source 0 and ids past the last
-    /// source are hardwired to 0).
+    /// Mask of the bits of word `w` that are real sources (see [`source_mask`]).
     fn valid_bits(&self, w: usize) -> u32 {
-        let mut m = u32::MAX;
-        if w == 0 {
-            m &= !1;
-        }
-        let first = w * 32;
-        let last = self.num_sources;
-        if last < first + 31 {
-            let keep = (last + 1).saturating_sub(first);
-            m &= if keep >= 32 {
-                u32::MAX
-            } else {
-                (1u32 << keep) - 1
-            };
-        }
-        m
+        source_mask(self.num_sources, w)
     }
 
     fn decode(&self, offset: u64) -> Option<Reg> {
@@ -395,16 +411,11 @@ impl Plic {
             }
         }
         let enables = contexts.iter().map(|(e, _)| e.as_slice());
-        for bits in words.into_iter().chain(enables) {
-            for (w, &v) in bits.iter().enumerate() {
-                if v & !self.valid_bits(w) != 0 {
-                    return corrupt(format!(
-                        "'{}' has bits {v:#x} in word {w} for sources that do not exist",
-                        self.name
-                    ));
-                }
-            }
-        }
+        check_source_words(
+            &self.name,
+            self.num_sources,
+            words.into_iter().chain(enables),
+        )?;
         for (c, (_, th)) in contexts.iter().enumerate() {
             if *th > self.num_priorities {
                 return corrupt(format!(

@@ -298,13 +298,12 @@ impl Channel {
 
     /// `recv` with the receive lock held: the first byte by `deadline`, the rest within the
     /// timeout.
-    fn recv_locked(&self, deadline: Option<Instant>) -> Result<Message, SocketError> {
+    fn recv_locked(&self, mut deadline: Option<Instant>) -> Result<Message, SocketError> {
         let mut fds = Vec::new();
         let mut head = [0u8; HEADER_SIZE];
         // Descriptors come with the first byte of the message they were sent with, so they
         // are read with the header; the payload read collects any stragglers too.
         let mut got = 0usize;
-        let mut deadline = deadline;
         while got < HEADER_SIZE {
             let n = self.recv_some(head.get_mut(got..).unwrap_or_default(), &mut fds, deadline)?;
             if n == 0 {

@@ -113,6 +113,18 @@ impl UserBackend {
             )))
         }
     }
+
+    /// An IRQ change that carries no eventfds (disable, unmask at end of interrupt): posted
+    /// unless `posted-writes=off`. The guest's completing write need not wait for the server
+    /// (as region writes do not): messages are served in order, and a line still high is
+    /// signalled again afterwards.
+    fn set_irqs_without_fds(&self, set: &IrqSet) -> Result<(), VfioError> {
+        if self.client.posted_writes() {
+            self.client.set_irqs_posted(set).map_err(convert)
+        } else {
+            self.client.set_irqs(set, &[]).map_err(convert)
+        }
+    }
 }
 
 impl Backend for UserBackend {
@@ -215,10 +227,7 @@ impl Backend for UserBackend {
             0,
             Vec::new(),
         );
-        if self.client.posted_writes() {
-            return self.client.set_irqs_posted(&set).map_err(convert);
-        }
-        self.client.set_irqs(&set, &[]).map_err(convert)
+        self.set_irqs_without_fds(&set)
     }
 
     fn unmask_irq(&self, index: u32, sub: u32) -> Result<(), VfioError> {
@@ -230,12 +239,7 @@ impl Backend for UserBackend {
             1,
             Vec::new(),
         );
-        // The guest's completing write need not wait for the server (as region writes do not):
-        // messages are served in order, and a line still high is signalled again afterwards.
-        if self.client.posted_writes() {
-            return self.client.set_irqs_posted(&set).map_err(convert);
-        }
-        self.client.set_irqs(&set, &[]).map_err(convert)
+        self.set_irqs_without_fds(&set)
     }
 
     fn reset(&self) -> Result<(), VfioError> {
